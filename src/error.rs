@@ -1,0 +1,141 @@
+//! Typed errors for every stage, and the exit codes a scheduler sees.
+//!
+//! Each variant names the file (and line, where there is one) and says what to do, because the
+//! person reading it is a statistician looking at a cron mail, not a Rust developer.
+
+use std::path::PathBuf;
+
+/// Process exit codes, documented in the README so that schedulers can branch on them.
+pub mod exit {
+    /// The pipeline file, a schema or a code list is wrong: fix the configuration.
+    pub const CONFIG: i32 = 2;
+    /// An input file is missing, unreadable, badly encoded or does not match its schema.
+    pub const INPUT: i32 = 3;
+    /// The data was read, but more rows were rejected than `max_rejected` allows.
+    pub const REJECTED: i32 = 4;
+    /// Anything else: writing outputs failed, or an internal check did not hold.
+    pub const OTHER: i32 = 1;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{file}:{line}:{column}: {message}")]
+    Config {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    #[error("{file}: {message}")]
+    Schema { file: PathBuf, message: String },
+
+    #[error("{file}: cannot read: {source}\n  hint: check the path (relative paths are resolved from the pipeline file's folder) or pass --input NAME=PATH")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{file}:{line}: {message}")]
+    Input {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    #[error("{file}: the header does not match the schema {schema}:\n{details}\n  hint: rename the columns in the file, or update the schema if the exchange format really changed")]
+    Header {
+        file: PathBuf,
+        schema: PathBuf,
+        details: String,
+    },
+
+    #[error("source `{source_name}`: {rejected} of {rows_in} rows rejected ({share:.2}%), more than max_rejected = {max:.2}%\n  hint: read the quarantine in {quarantine} and send it back to the data provider, or raise max_rejected in the pipeline file")]
+    TooManyRejected {
+        source_name: String,
+        rejected: u64,
+        rows_in: u64,
+        share: f64,
+        max: f64,
+        quarantine: PathBuf,
+    },
+
+    #[error("row conservation failed for source `{source_name}`: rows_in {rows_in} != rows_valid {rows_valid} + rows_rejected {rows_rejected}; this is a bug in marsad, please report it with the manifest")]
+    Conservation {
+        source_name: String,
+        rows_in: u64,
+        rows_valid: u64,
+        rows_rejected: u64,
+    },
+
+    #[error("table `{table}`: {message}; this is a bug in marsad, please report it")]
+    Invariant { table: String, message: String },
+
+    #[error("{path}: cannot write output: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{context}: {source}")]
+    Engine {
+        context: String,
+        #[source]
+        source: polars::error::PolarsError,
+    },
+}
+
+impl Error {
+    /// The exit code a scheduler sees for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config { .. } | Error::Schema { .. } => exit::CONFIG,
+            Error::Read { .. } | Error::Input { .. } | Error::Header { .. } => exit::INPUT,
+            Error::TooManyRejected { .. } => exit::REJECTED,
+            _ => exit::OTHER,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attach context to a polars error, so that engine failures still say which stage and source.
+pub(crate) trait EngineContext<T> {
+    fn at(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> EngineContext<T> for polars::error::PolarsResult<T> {
+    fn at(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Engine {
+            context: what(),
+            source,
+        })
+    }
+}
+
+/// 1-based line and column of a byte offset, for pointing at a place in a text file.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        // the column counts characters, not bytes
+        assert_eq!(line_col(text, 9), (2, 3));
+    }
+}

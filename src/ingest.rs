@@ -1,0 +1,458 @@
+//! Ingest: bytes on disk to a frame of raw text columns, with every row's file and line.
+//!
+//! Decoding and CSV structure are handled here, row by row, because that is where line numbers
+//! exist; typing and constraints are left to `validate`, which works on whole columns. A row whose
+//! structure is broken (wrong number of fields, an unclosed quote, nothing in it) never reaches the
+//! frame: it goes to the quarantine with its line number, and the run goes on.
+
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::error::{EngineContext, Error, Result};
+use crate::quarantine::{Quarantine, Rejection, FILE, LINE, ROW};
+use crate::spec::{Dialect, Encoding, SourcePlan};
+
+/// What was read from one file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileInfo {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+    /// The encoding the file was read as (after detection, for `auto`).
+    pub encoding: &'static str,
+    pub rows: u64,
+}
+
+/// A source read into memory: raw text columns named after the schema fields.
+pub struct Ingested {
+    pub frame: DataFrame,
+    pub rows_in: u64,
+    pub files: Vec<FileInfo>,
+    pub quarantine: Quarantine,
+}
+
+/// One file, parsed but not yet numbered globally.
+struct Parsed {
+    info: FileInfo,
+    columns: Vec<Vec<String>>,
+    lines: Vec<u64>,
+    rejected: Vec<Rejection>,
+    /// Line of every row read (kept or rejected), in file order, for global row numbers.
+    rows: u64,
+}
+
+pub fn ingest(source: &SourcePlan, progress: bool) -> Result<Ingested> {
+    let field_names: Vec<String> = source.schema.field_names().map(String::from).collect();
+    let bar = progress_bar(source, progress);
+    let parsed: Vec<Parsed> = source
+        .files
+        .par_iter()
+        .enumerate()
+        .map(|(i, path)| parse_file(i as u32, path, source, &field_names, &bar))
+        .collect::<Result<Vec<_>>>()?;
+    bar.finish_and_clear();
+
+    // Row numbers are global across the source's files, in file order, so that reruns number
+    // the same row the same way.
+    let mut next_row = 0u64;
+    let mut columns: Vec<Vec<String>> = vec![Vec::new(); field_names.len()];
+    let (mut rows, mut files, mut lines) = (Vec::new(), Vec::new(), Vec::new());
+    let mut quarantine = Quarantine::new(
+        &source.name,
+        source
+            .files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+    );
+    let mut infos = Vec::new();
+    for (file_index, mut p) in parsed.into_iter().enumerate() {
+        // Rows and rejections interleave by line; number them in line order.
+        let mut all_lines: Vec<(u64, bool)> = p.lines.iter().map(|l| (*l, true)).collect();
+        all_lines.extend(p.rejected.iter().map(|r| (r.line, false)));
+        all_lines.sort_unstable();
+        all_lines.dedup_by_key(|(l, _)| *l);
+        let number = |line: u64| next_row + all_lines.partition_point(|(l, _)| *l < line) as u64;
+        for r in &mut p.rejected {
+            r.row = number(r.line);
+        }
+        for line in &p.lines {
+            rows.push(number(*line));
+            files.push(file_index as u32);
+            lines.push(*line);
+        }
+        next_row += p.rows;
+        quarantine.push_rows(&p.rejected)?;
+        for (dst, src) in columns.iter_mut().zip(p.columns) {
+            dst.extend(src);
+        }
+        infos.push(p.info);
+    }
+
+    let mut cols: Vec<Column> = field_names
+        .iter()
+        .zip(columns)
+        .map(|(name, values)| Column::new(name.as_str().into(), values))
+        .collect();
+    cols.push(Column::new(ROW.into(), rows));
+    cols.push(Column::new(FILE.into(), files));
+    cols.push(Column::new(LINE.into(), lines));
+    let frame =
+        DataFrame::new_infer_height(cols).at(|| format!("building source `{}`", source.name))?;
+    Ok(Ingested {
+        frame,
+        rows_in: next_row,
+        files: infos,
+        quarantine,
+    })
+}
+
+fn progress_bar(source: &SourcePlan, progress: bool) -> ProgressBar {
+    if !progress {
+        return ProgressBar::hidden();
+    }
+    let total: u64 = source
+        .files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    // indicatif draws nothing when stderr is not a terminal, so scheduled runs stay clean.
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} ({eta})")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(format!("reading {}", source.name));
+    bar
+}
+
+/// Decode a file's bytes to UTF-8 text, as the dialect says or as detected.
+pub fn decode(path: &Path, bytes: &[u8], encoding: Encoding) -> Result<(String, &'static str)> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let has_bom = bytes.starts_with(BOM);
+    let body = if has_bom { &bytes[BOM.len()..] } else { bytes };
+    let utf8 = |body: &[u8]| -> std::result::Result<String, std::str::Utf8Error> {
+        std::str::from_utf8(body).map(String::from)
+    };
+    match encoding {
+        Encoding::Utf8 => utf8(body).map(|t| (t, "utf-8")).map_err(|e| {
+            let offset = e.valid_up_to();
+            let line = body[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+            Error::Input {
+                file: path.to_path_buf(),
+                line,
+                message: format!(
+                    "the file is declared UTF-8 but byte {} (0x{:02X}) is not valid UTF-8\n  hint: set `encoding = \"windows-1252\"` (or `auto`) in the source's [source.dialect], or re-save the file as UTF-8",
+                    offset + if has_bom { 3 } else { 0 },
+                    body[offset]
+                ),
+            }
+        }),
+        Encoding::Auto if has_bom => utf8(body).map(|t| (t, "utf-8")).map_err(|e| Error::Input {
+            file: path.to_path_buf(),
+            line: body[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1,
+            message: "the file starts with a UTF-8 byte-order mark but is not valid UTF-8; re-save it as UTF-8".into(),
+        }),
+        Encoding::Auto => match utf8(body) {
+            Ok(t) => Ok((t, "utf-8")),
+            // Files that are not UTF-8 in this domain come from Excel on Windows: cp1252 is a
+            // superset of ISO-8859-1 for printable characters, so it is the safe reading.
+            Err(_) => Ok((decode_1252(body), "windows-1252")),
+        },
+        Encoding::Windows1252 => Ok((decode_1252(body), "windows-1252")),
+        // WHATWG (and encoding_rs) read the ISO-8859-1 label as windows-1252, which only differs
+        // in the C1 control range that no text file uses.
+        Encoding::Iso88591 => Ok((decode_1252(body), "iso-8859-1")),
+    }
+}
+
+fn decode_1252(bytes: &[u8]) -> String {
+    encoding_rs::WINDOWS_1252
+        .decode_without_bom_handling(bytes)
+        .0
+        .into_owned()
+}
+
+fn parse_file(
+    file_index: u32,
+    path: &Path,
+    source: &SourcePlan,
+    field_names: &[String],
+    bar: &ProgressBar,
+) -> Result<Parsed> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Read {
+        file: path.to_path_buf(),
+        source: e,
+    })?;
+    let sha256 = crate::sha256_hex(&bytes);
+    let (text, encoding) = decode(path, &bytes, source.dialect.encoding)?;
+    let info = FileInfo {
+        path: path.to_path_buf(),
+        sha256,
+        bytes: bytes.len() as u64,
+        encoding,
+        rows: 0,
+    };
+    drop(bytes);
+    let mut parsed = parse_text(
+        file_index,
+        path,
+        &text,
+        &source.dialect,
+        source,
+        field_names,
+        bar,
+    )?;
+    parsed.info = FileInfo {
+        rows: parsed.rows,
+        ..info
+    };
+    Ok(parsed)
+}
+
+/// Byte offset just after the first `n` lines.
+fn skip_lines(text: &str, n: usize) -> Option<usize> {
+    let mut offset = 0;
+    for _ in 0..n {
+        offset += text[offset..].find('\n')? + 1;
+    }
+    Some(offset)
+}
+
+fn parse_text(
+    file_index: u32,
+    path: &Path,
+    text: &str,
+    dialect: &Dialect,
+    source: &SourcePlan,
+    field_names: &[String],
+    bar: &ProgressBar,
+) -> Result<Parsed> {
+    let input_error = |line: usize, message: String| Error::Input {
+        file: path.to_path_buf(),
+        line,
+        message,
+    };
+    let start = skip_lines(text, dialect.skip_lines).ok_or_else(|| {
+        input_error(
+            1,
+            format!(
+                "the file has fewer than the {} lines that skip_lines says precede the header",
+                dialect.skip_lines
+            ),
+        )
+    })?;
+    let body = &text[start..];
+    if body.trim().is_empty() {
+        return Err(input_error(
+            dialect.skip_lines + 1,
+            "the file is empty: there is no header and no row\n  hint: check that the export finished, or that skip_lines is right".into(),
+        ));
+    }
+    let line_offset = dialect.skip_lines as u64;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(dialect.delimiter)
+        .quote(dialect.quote)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body.as_bytes());
+    let mut records = reader.records();
+
+    // Position of each schema field in the file's columns, and how many fields a row must have.
+    let (order, width): (Vec<usize>, usize) = if dialect.header {
+        let header = match records.next() {
+            Some(Ok(h)) => h,
+            Some(Err(e)) => {
+                return Err(input_error(
+                    line_offset as usize + 1,
+                    format!("cannot read the header: {e}"),
+                ))
+            }
+            None => {
+                return Err(input_error(
+                    line_offset as usize + 1,
+                    "the file has no header row".into(),
+                ))
+            }
+        };
+        (
+            match_header(path, &source.schema.path, &header, field_names)?,
+            header.len(),
+        )
+    } else {
+        ((0..field_names.len()).collect(), field_names.len())
+    };
+
+    let mut columns: Vec<Vec<String>> = vec![Vec::new(); field_names.len()];
+    let mut lines = Vec::new();
+    let mut rejected = Vec::new();
+    let mut rows = 0u64;
+    let mut last: Option<(u64, usize)> = None;
+    for (i, record) in records.enumerate() {
+        let record =
+            record.map_err(|e| input_error(line_offset as usize + 1, format!("CSV error: {e}")))?;
+        let Some(pos) = record.position() else {
+            continue;
+        };
+        let line = pos.line() + line_offset;
+        rows += 1;
+        last = Some((line, pos.byte() as usize));
+        let reject = |rule: &str, message: String| Rejection {
+            row: 0,
+            file: file_index,
+            line,
+            column: None,
+            raw_value: Some(joined(&record, dialect.delimiter)),
+            rule: rule.to_string(),
+            message,
+        };
+        if record.iter().all(|f| f.trim().is_empty()) {
+            rejected.push(reject("blank-row", "the row has no values".into()));
+        } else if record.len() != width {
+            let rule = if record.len() < width {
+                "missing-cell"
+            } else {
+                "extra-cell"
+            };
+            rejected.push(reject(
+                rule,
+                format!(
+                    "the row has {} fields, the header has {width}",
+                    record.len()
+                ),
+            ));
+        } else {
+            for (dst, &src) in columns.iter_mut().zip(&order) {
+                dst.push(record.get(src).unwrap_or("").to_string());
+            }
+            lines.push(line);
+        }
+        if i % 65_536 == 0 {
+            bar.set_position(pos.byte() + start as u64);
+        }
+    }
+    // A quote that is opened and never closed swallows the rest of the file into one field;
+    // an odd number of quote characters in the last record is the tell-tale.
+    if let Some((line, byte)) = last {
+        let quotes = body.as_bytes()[byte..]
+            .iter()
+            .filter(|b| **b == dialect.quote)
+            .count();
+        if quotes % 2 == 1 {
+            lines.retain(|l| *l != line);
+            for c in &mut columns {
+                if c.len() > lines.len() {
+                    c.pop();
+                }
+            }
+            rejected.retain(|r| r.line != line);
+            rejected.push(Rejection {
+                row: 0,
+                file: file_index,
+                line,
+                column: None,
+                raw_value: Some(body[byte..].chars().take(200).collect()),
+                rule: "unterminated-quote".into(),
+                message: format!(
+                    "a quoted field opened on line {line} is never closed, so the rest of the file was read as one value; close the quote or remove it"
+                ),
+            });
+        }
+    }
+    Ok(Parsed {
+        info: FileInfo {
+            path: path.to_path_buf(),
+            sha256: String::new(),
+            bytes: 0,
+            encoding: "",
+            rows,
+        },
+        columns,
+        lines,
+        rejected,
+        rows,
+    })
+}
+
+fn joined(record: &csv::StringRecord, delimiter: u8) -> String {
+    let sep = (delimiter as char).to_string();
+    record.iter().collect::<Vec<_>>().join(&sep)
+}
+
+/// Map schema fields to file columns by name, or explain exactly how the header differs.
+fn match_header(
+    path: &Path,
+    schema: &Path,
+    header: &csv::StringRecord,
+    field_names: &[String],
+) -> Result<Vec<usize>> {
+    let labels: Vec<&str> = header.iter().map(str::trim).collect();
+    let mut problems = Vec::new();
+    for (i, label) in labels.iter().enumerate() {
+        if label.is_empty() {
+            problems.push(format!("  - blank-label: column {} has no name", i + 1));
+        } else if labels[..i].contains(label) {
+            problems.push(format!(
+                "  - duplicate-label: `{label}` appears more than once"
+            ));
+        } else if !field_names.iter().any(|f| f == label) {
+            problems.push(format!(
+                "  - extra-label: `{label}` (column {}) is not in the schema",
+                i + 1
+            ));
+        }
+    }
+    let mut order = Vec::new();
+    for field in field_names {
+        match labels.iter().position(|l| l == field) {
+            Some(i) => order.push(i),
+            None => problems.push(format!(
+                "  - missing-label: the schema field `{field}` is not in the header"
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(order)
+    } else {
+        problems.push(format!("  header read: {}", labels.join(" | ")));
+        Err(Error::Header {
+            file: path.to_path_buf(),
+            schema: schema.to_path_buf(),
+            details: problems.join("\n"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_bom_utf8_and_windows_1252() {
+        let p = Path::new("f.csv");
+        assert_eq!(
+            decode(p, b"\xEF\xBB\xBFa;b", Encoding::Auto).unwrap(),
+            ("a;b".into(), "utf-8")
+        );
+        assert_eq!(
+            decode(p, b"S\xE9n\xE9gal", Encoding::Auto).unwrap(),
+            ("Sénégal".into(), "windows-1252")
+        );
+        assert_eq!(decode(p, b"\x80", Encoding::Iso88591).unwrap().0, "€");
+        let err = decode(p, b"a\nb\n\xE9", Encoding::Utf8)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("f.csv:3:"), "{err}");
+        assert!(err.contains("windows-1252"), "{err}");
+    }
+
+    #[test]
+    fn skips_preamble_lines() {
+        assert_eq!(skip_lines("a\nb\nc", 2), Some(4));
+        assert_eq!(skip_lines("a", 2), None);
+    }
+}

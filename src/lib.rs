@@ -1,0 +1,60 @@
+//! marsad: validated, sex-disaggregated migration statistics from ministry and survey files.
+//!
+//! Data flows one way through the stages: `spec` (the pipeline file, resolved into a plan) ->
+//! `ingest` -> `validate` -> `harmonize` -> `tabulate` -> `publish`. `run` drives them and keeps
+//! the books (row conservation, timings, the manifest); `report` turns the books into text.
+
+pub mod codelist;
+pub mod error;
+pub mod harmonize;
+pub mod ingest;
+pub mod publish;
+pub mod quarantine;
+pub mod report;
+pub mod run;
+pub mod schema;
+pub mod spec;
+pub mod tabulate;
+pub mod validate;
+
+pub use error::{Error, Result};
+
+/// The version written into every output, so a figure can be traced to the code that made it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How log lines are written: text for people, JSON lines for schedulers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Send `tracing` events to stderr. `verbosity` is -1 for `-q`, 0 by default, 1+ for `-v`.
+/// `RUST_LOG` overrides it, as usual.
+pub fn init_logging(format: LogFormat, verbosity: i8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbosity {
+        i8::MIN..=-1 => "warn",
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("marsad={level},warn")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    // A second initialisation (tests) keeps the first subscriber.
+    let _ = result;
+}

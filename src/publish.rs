@@ -1,0 +1,224 @@
+//! Publish: Parquet files with their provenance, the quarantine, a manifest and a report, moved
+//! into place only once everything is written.
+//!
+//! A failed run therefore never leaves half a dataset where the last good one was: the new files
+//! are staged in a hidden sibling folder and swapped in by renames at the very end.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::error::{EngineContext, Error, Result};
+
+/// Provenance written into every Parquet file's key-value metadata.
+#[derive(Debug, Clone, Serialize)]
+pub struct Provenance {
+    pub pipeline: String,
+    pub pipeline_sha256: String,
+    pub run_id: String,
+    pub marsad_version: String,
+    /// `[{"name", "sha256"}]` of every input file, and the schema each was checked against.
+    pub sources: serde_json::Value,
+}
+
+impl Provenance {
+    pub fn key_values(&self, table: &str) -> Vec<(String, String)> {
+        vec![
+            ("marsad.table".into(), table.into()),
+            ("marsad.pipeline".into(), self.pipeline.clone()),
+            (
+                "marsad.pipeline_sha256".into(),
+                self.pipeline_sha256.clone(),
+            ),
+            ("marsad.run_id".into(), self.run_id.clone()),
+            ("marsad.version".into(), self.marsad_version.clone()),
+            ("marsad.sources".into(), self.sources.to_string()),
+        ]
+    }
+}
+
+/// One file written, as the manifest lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn describe(root: &Path, path: &Path, rows: u64) -> Result<Written> {
+    let bytes = std::fs::read(path).map_err(write_error(path))?;
+    Ok(Written {
+        path: path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .replace('\\', "/"),
+        rows,
+        bytes: bytes.len() as u64,
+        sha256: crate::sha256_hex(&bytes),
+    })
+}
+
+/// Parquet with zstd compression and full column statistics, readable as-is by DuckDB, pyarrow,
+/// Spark and R arrow.
+pub fn write_parquet(
+    root: &Path,
+    path: &Path,
+    df: &mut DataFrame,
+    metadata: Vec<(String, String)>,
+) -> Result<Written> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+    }
+    let file = File::create(path).map_err(write_error(path))?;
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::full())
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata)))
+        .finish(df)
+        .at(|| format!("writing {}", path.display()))?;
+    describe(root, path, df.height() as u64)
+}
+
+/// CSV for people who open the quarantine in a spreadsheet or send it back to a ministry.
+pub fn write_csv(root: &Path, path: &Path, df: &DataFrame) -> Result<Written> {
+    let file = File::create(path).map_err(write_error(path))?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
+    let csv_error = |e: csv::Error| Error::Write {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    };
+    w.write_record(&names).map_err(csv_error)?;
+    let columns: Vec<Column> = df
+        .columns()
+        .iter()
+        .map(|c| c.cast(&DataType::String))
+        .collect::<PolarsResult<_>>()
+        .at(|| format!("writing {}", path.display()))?;
+    let strings: Vec<&StringChunked> = columns
+        .iter()
+        .map(|c| c.str())
+        .collect::<PolarsResult<_>>()
+        .at(|| format!("writing {}", path.display()))?;
+    for i in 0..df.height() {
+        w.write_record(strings.iter().map(|s| s.get(i).unwrap_or("")))
+            .map_err(csv_error)?;
+    }
+    w.flush().map_err(write_error(path))?;
+    drop(w);
+    describe(root, path, df.height() as u64)
+}
+
+pub fn write_text(root: &Path, path: &Path, text: &str) -> Result<Written> {
+    let mut file = File::create(path).map_err(write_error(path))?;
+    file.write_all(text.as_bytes()).map_err(write_error(path))?;
+    describe(root, path, text.lines().count() as u64)
+}
+
+/// A dataset folder being written next to where it will live.
+pub struct Staging {
+    pub dir: PathBuf,
+    target: PathBuf,
+}
+
+impl Staging {
+    pub fn new(target: &Path, run_id: &str) -> Result<Staging> {
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        let dir = parent.join(format!(".{name}.tmp-{run_id}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(write_error(&dir))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(write_error(&dir))?;
+        Ok(Staging {
+            dir,
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// Swap the staged folder in for `dest` (the target, or a sibling for rejected runs).
+    pub fn commit_to(self, dest: &Path) -> Result<PathBuf> {
+        let old = self.dir.with_extension("old");
+        if dest.exists() {
+            if old.exists() {
+                std::fs::remove_dir_all(&old).map_err(write_error(&old))?;
+            }
+            std::fs::rename(dest, &old).map_err(write_error(dest))?;
+        }
+        std::fs::rename(&self.dir, dest).map_err(write_error(dest))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(write_error(&old))?;
+        }
+        Ok(dest.to_path_buf())
+    }
+
+    pub fn commit(self) -> Result<PathBuf> {
+        let target = self.target.clone();
+        self.commit_to(&target)
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+}
+
+/// What `marsad inspect` shows of a Parquet file.
+pub fn inspect(path: &Path, rows: usize) -> Result<String> {
+    let file = File::open(path).map_err(|source| Error::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let not_parquet = |e: PolarsError| Error::Input {
+        file: path.to_path_buf(),
+        line: 0,
+        message: format!("not a readable Parquet file: {e}"),
+    };
+    let mut reader = ParquetReader::new(file);
+    let metadata = reader.get_metadata().map_err(not_parquet)?.clone();
+    let df = reader.finish().map_err(not_parquet)?;
+    let mut out = String::new();
+    out.push_str(&format!(
+        "file: {}\nrows: {}\n\nschema:\n",
+        path.display(),
+        metadata.num_rows
+    ));
+    for (name, dtype) in df.schema().iter() {
+        out.push_str(&format!("  {name}: {dtype}\n"));
+    }
+    out.push_str("\nmetadata:\n");
+    for kv in metadata.key_value_metadata.iter().flatten() {
+        if kv.key == "ARROW:schema" {
+            continue;
+        }
+        out.push_str(&format!(
+            "  {}: {}\n",
+            kv.key,
+            kv.value.as_deref().unwrap_or("")
+        ));
+    }
+    out.push_str(&format!(
+        "\nfirst {} rows:\n{}\n",
+        rows.min(df.height()),
+        df.head(Some(rows))
+    ));
+    Ok(out)
+}

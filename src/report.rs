@@ -1,0 +1,175 @@
+//! Readable reports: what a statistician (or the ministry that sent the file) reads after a run.
+
+use std::fmt::Write;
+
+use crate::run::Manifest;
+use crate::spec::{DeriveKind, Plan};
+
+fn pct(share: f64) -> String {
+    format!("{:.2}%", share * 100.0)
+}
+
+/// The run report, `report.md` in every output folder.
+pub fn markdown(m: &Manifest) -> String {
+    let mut s = String::new();
+    let title = m.pipeline.title.as_deref().unwrap_or(&m.pipeline.name);
+    let _ = writeln!(s, "# {title}\n");
+    let _ = writeln!(
+        s,
+        "Pipeline `{}` (sha256 `{}`), marsad {}, run `{}`, {}: **{}**.\n",
+        m.pipeline.name,
+        &m.pipeline.sha256[..12.min(m.pipeline.sha256.len())],
+        m.marsad_version,
+        m.run_id,
+        m.command,
+        m.status
+    );
+    s.push_str(&sources_text(m));
+    if !m.tables.is_empty() {
+        let _ = writeln!(s, "## Tables\n");
+        let _ = writeln!(s, "| table | source | rows |\n|---|---|---:|");
+        for t in &m.tables {
+            let _ = writeln!(s, "| {} | {} | {} |", t.name, t.source, t.rows);
+        }
+        let _ = writeln!(
+            s,
+            "\nEvery table with a sex dimension has rows `F`, `M`, `_U` (unknown) and `_T` (total = F + M + _U) \
+for each combination of the other dimensions; `pct_female` and `sex_ratio` are on the `_T` rows.\n"
+        );
+    }
+    s
+}
+
+/// The per-source part of the report, also printed by `marsad validate`.
+pub fn sources_text(m: &Manifest) -> String {
+    let mut s = String::new();
+    for b in &m.sources {
+        let _ = writeln!(s, "## Source `{}`\n", b.name);
+        for f in &b.files {
+            let _ = writeln!(
+                s,
+                "- file `{}` ({}, {} rows, sha256 `{}`)",
+                f.path.display(),
+                f.encoding,
+                f.rows,
+                &f.sha256[..12]
+            );
+        }
+        let _ = writeln!(s, "- schema `{}`", b.schema);
+        let _ = writeln!(
+            s,
+            "- rows in: {}, valid: {}, rejected: {} ({}; limit {}), conservation: {}\n",
+            b.rows_in,
+            b.rows_valid,
+            b.rows_rejected,
+            pct(b.rejected_share()),
+            pct(m.max_rejected),
+            if b.conserved { "ok" } else { "FAILED" }
+        );
+        if !b.failures.is_empty() {
+            let _ = writeln!(s, "| rule | column | rows |\n|---|---|---:|");
+            for f in &b.failures {
+                let _ = writeln!(s, "| {} | {} | {} |", f.rule, f.column, f.rows);
+            }
+            s.push('\n');
+        }
+        if !b.unmapped.is_empty() {
+            let _ = writeln!(
+                s,
+                "Values not found in a code list (add the right ones under `[harmonize.extra]`):\n"
+            );
+            let _ = writeln!(
+                s,
+                "| column | code list | raw value | rows | given |\n|---|---|---|---:|---|"
+            );
+            for u in &b.unmapped {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | `{}` | {} | {} |",
+                    u.column,
+                    u.codelist,
+                    u.raw_value,
+                    u.rows,
+                    u.given.as_deref().unwrap_or("rejected")
+                );
+            }
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// What `marsad check` prints for a pipeline that is fine.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "pipeline `{}` is valid ({})",
+        plan.name,
+        plan.path.display()
+    );
+    let _ = writeln!(s, "max_rejected: {}", pct(plan.max_rejected));
+    for src in &plan.sources {
+        let _ = writeln!(s, "source `{}`:", src.name);
+        for f in &src.files {
+            let _ = writeln!(s, "  file {}", f.display());
+        }
+        let _ = writeln!(
+            s,
+            "  schema {} ({} fields)",
+            src.schema.path.display(),
+            src.schema.fields.len()
+        );
+        for d in &src.derives {
+            let how = match &d.kind {
+                DeriveKind::Expr(_) => "expression".to_string(),
+                DeriveKind::FiveYearAgeGroup { age } => format!("five-year age group of `{age}`"),
+            };
+            let _ = writeln!(s, "  derive `{}` ({how})", d.name);
+        }
+        for c in &src.checks {
+            let _ = writeln!(s, "  check `{}`: {}", c.name, c.text);
+        }
+        if let Some(u) = &src.unpivot {
+            let _ = writeln!(
+                s,
+                "  unpivot {} columns into {} + `{}`",
+                u.columns.len(),
+                u.groups.join(", "),
+                u.value
+            );
+        }
+        for h in &src.harmonize {
+            let _ = writeln!(
+                s,
+                "  harmonize `{}` -> `{}` with `{}`",
+                h.column, h.into, h.codelist.name
+            );
+        }
+        let _ = writeln!(s, "  columns: {}", src.columns.join(", "));
+    }
+    for t in &plan.tables {
+        let _ = writeln!(
+            s,
+            "table `{}` from `{}`: {} ({} measures{})",
+            t.name,
+            t.source,
+            t.dimensions.join(" x "),
+            t.measures.len(),
+            match &t.sex {
+                Some(sex) => format!(", by sex in `{sex}`"),
+                None => ", no sex dimension".into(),
+            }
+        );
+    }
+    for o in &plan.outputs {
+        let _ = writeln!(
+            s,
+            "output `{}` -> {} ({} tables)",
+            o.name,
+            o.dir.display(),
+            o.tables.len()
+        );
+    }
+    s
+}

@@ -1,0 +1,477 @@
+//! Drive the stages for `marsad run` and `marsad validate`, and keep the books: row
+//! conservation, failures per rule, unmapped values, timings and every file written.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use polars::prelude::*;
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::error::{EngineContext, Error, Result};
+use crate::harmonize::{harmonize, Unmapped};
+use crate::ingest::{ingest, FileInfo};
+use crate::publish::{self, Provenance, Staging, Written};
+use crate::quarantine::ROW;
+use crate::spec::{Plan, SourcePlan};
+use crate::tabulate::tabulate;
+use crate::validate::validate;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Draw progress bars (only ever on a terminal).
+    pub progress: bool,
+}
+
+/// How many rows one rule rejected in one column.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub rule: String,
+    pub column: String,
+    pub rows: u64,
+}
+
+/// The books of one source: where its rows went.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceBooks {
+    pub name: String,
+    pub schema: String,
+    pub files: Vec<FileInfo>,
+    pub rows_in: u64,
+    pub rows_valid: u64,
+    pub rows_rejected: u64,
+    /// `rows_in == rows_valid + rows_rejected`, checked on every run.
+    pub conserved: bool,
+    pub failures: Vec<Failure>,
+    pub unmapped: Vec<Unmapped>,
+}
+
+impl SourceBooks {
+    pub fn rejected_share(&self) -> f64 {
+        if self.rows_in == 0 {
+            0.0
+        } else {
+            self.rows_rejected as f64 / self.rows_in as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableBooks {
+    pub name: String,
+    pub title: Option<String>,
+    pub source: String,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputBooks {
+    pub name: String,
+    pub dir: String,
+    pub files: Vec<Written>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineRef {
+    pub name: String,
+    pub title: Option<String>,
+    pub path: String,
+    pub sha256: String,
+}
+
+/// Everything a run did, written as `manifest.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub marsad_version: String,
+    pub run_id: String,
+    pub command: String,
+    /// `published`, `validated`, or `rejected` (more rejections than `max_rejected`).
+    pub status: String,
+    pub started_at: String,
+    pub pipeline: PipelineRef,
+    pub max_rejected: f64,
+    pub sources: Vec<SourceBooks>,
+    pub tables: Vec<TableBooks>,
+    pub outputs: Vec<OutputBooks>,
+    pub timings_ms: BTreeMap<String, u64>,
+}
+
+/// One source after ingest, validation and harmonization.
+struct Processed {
+    books: SourceBooks,
+    frame: DataFrame,
+    quarantine: DataFrame,
+}
+
+#[derive(Default)]
+struct Timings(BTreeMap<String, u64>);
+
+impl Timings {
+    fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = f();
+        *self.0.entry(stage.to_string()).or_default() += start.elapsed().as_millis() as u64;
+        out
+    }
+}
+
+fn process(source: &SourcePlan, opts: RunOptions, timings: &mut Timings) -> Result<Processed> {
+    info!(source = %source.name, files = source.files.len(), "reading");
+    let ingested = timings.time("ingest", || ingest(source, opts.progress))?;
+    let rows_in = ingested.rows_in;
+    let mut quarantine = ingested.quarantine;
+    let valid = timings.time("validate", || {
+        validate(ingested.frame, source, &mut quarantine)
+    })?;
+    let harmonized = timings.time("harmonize", || harmonize(valid, source, &mut quarantine))?;
+
+    let context = || format!("counting the rows of source `{}`", source.name);
+    let rows_valid = harmonized
+        .frame
+        .column(ROW)
+        .at(context)?
+        .n_unique()
+        .at(context)? as u64;
+    let rejected_rows = quarantine.rejected_rows()?;
+    let rows_rejected = rejected_rows.len() as u64;
+    // A row in both the valid data and the quarantine would be counted twice; make sure none is.
+    let overlap = harmonized
+        .frame
+        .clone()
+        .lazy()
+        .filter(col(ROW).is_in(lit(rejected_rows).implode(false), false))
+        .collect()
+        .at(context)?
+        .height();
+    let quarantine = quarantine.finish()?;
+    let failures = failures(&quarantine)?;
+    let conserved = rows_in == rows_valid + rows_rejected && overlap == 0;
+    let books = SourceBooks {
+        name: source.name.clone(),
+        schema: source.schema.path.display().to_string(),
+        files: ingested.files,
+        rows_in,
+        rows_valid,
+        rows_rejected,
+        conserved,
+        failures,
+        unmapped: harmonized.unmapped,
+    };
+    info!(
+        source = %source.name,
+        rows_in, rows_valid, rows_rejected,
+        "validated"
+    );
+    for u in &books.unmapped {
+        warn!(source = %source.name, column = %u.column, raw_value = %u.raw_value, rows = u.rows, "value not in code list `{}`", u.codelist);
+    }
+    if !conserved {
+        return Err(Error::Conservation {
+            source_name: source.name.clone(),
+            rows_in,
+            rows_valid,
+            rows_rejected,
+        });
+    }
+    Ok(Processed {
+        books,
+        frame: harmonized.frame,
+        quarantine,
+    })
+}
+
+fn failures(quarantine: &DataFrame) -> Result<Vec<Failure>> {
+    let context = || "counting failures".to_string();
+    let counts = quarantine
+        .clone()
+        .lazy()
+        .group_by([col("rule"), col("column")])
+        .agg([len().cast(DataType::UInt64).alias("rows")])
+        .sort_by_exprs([col("rule"), col("column")], SortMultipleOptions::default())
+        .collect()
+        .at(context)?;
+    let rule = counts.column("rule").at(context)?.str().at(context)?;
+    let column = counts.column("column").at(context)?.str().at(context)?;
+    let rows = counts.column("rows").at(context)?.u64().at(context)?;
+    Ok((0..counts.height())
+        .map(|i| Failure {
+            rule: rule.get(i).unwrap_or("").to_string(),
+            column: column.get(i).unwrap_or("").to_string(),
+            rows: rows.get(i).unwrap_or(0),
+        })
+        .collect())
+}
+
+/// A run id that depends only on what went in, so that rerunning on the same inputs writes the
+/// same bytes (reproducible outputs, idempotent schedules).
+fn run_id(plan: &Plan, books: &[SourceBooks]) -> String {
+    let mut text = format!("{}\n{}\n", crate::VERSION, plan.sha256);
+    for b in books {
+        for f in &b.files {
+            text.push_str(&format!("{}:{}\n", b.name, f.sha256));
+        }
+    }
+    crate::sha256_hex(text.as_bytes())[..16].to_string()
+}
+
+fn provenance(plan: &Plan, run_id: &str, books: &[SourceBooks]) -> Result<Provenance> {
+    let mut sources = Vec::new();
+    for (b, s) in books.iter().zip(&plan.sources) {
+        let schema_bytes = std::fs::read(&s.schema.path).map_err(|source| Error::Read {
+            file: s.schema.path.clone(),
+            source,
+        })?;
+        for f in &b.files {
+            sources.push(serde_json::json!({
+                "source": b.name,
+                "file": f.path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                "sha256": f.sha256,
+                "schema": s.schema.path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                "schema_sha256": crate::sha256_hex(&schema_bytes),
+            }));
+        }
+    }
+    Ok(Provenance {
+        pipeline: plan.name.clone(),
+        pipeline_sha256: plan.sha256.clone(),
+        run_id: run_id.to_string(),
+        marsad_version: crate::VERSION.to_string(),
+        sources: serde_json::Value::Array(sources),
+    })
+}
+
+fn all_quarantine(processed: &[Processed]) -> Result<DataFrame> {
+    let frames: Vec<LazyFrame> = processed
+        .iter()
+        .map(|p| p.quarantine.clone().lazy())
+        .collect();
+    concat(frames, UnionArgs::default())
+        .and_then(|lf| lf.collect())
+        .at(|| "joining the quarantines".into())
+}
+
+fn write_quarantine(
+    root: &Path,
+    quarantine: &DataFrame,
+    prov: &Provenance,
+) -> Result<Vec<Written>> {
+    let dir = root.join("quarantine");
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut q = quarantine.clone();
+    Ok(vec![
+        publish::write_parquet(
+            root,
+            &dir.join("quarantine.parquet"),
+            &mut q,
+            prov.key_values("quarantine"),
+        )?,
+        publish::write_csv(root, &dir.join("quarantine.csv"), quarantine)?,
+    ])
+}
+
+fn first_over_limit<'a>(plan: &Plan, books: &'a [SourceBooks]) -> Option<&'a SourceBooks> {
+    books
+        .iter()
+        .find(|b| b.rejected_share() > plan.max_rejected)
+}
+
+fn too_many(plan: &Plan, b: &SourceBooks, quarantine: PathBuf) -> Error {
+    Error::TooManyRejected {
+        source_name: b.name.clone(),
+        rejected: b.rows_rejected,
+        rows_in: b.rows_in,
+        share: b.rejected_share() * 100.0,
+        max: plan.max_rejected * 100.0,
+        quarantine,
+    }
+}
+
+fn rejected_dir(target: &Path) -> PathBuf {
+    let mut name = target
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".rejected");
+    target.with_file_name(name)
+}
+
+fn manifest(
+    plan: &Plan,
+    command: &str,
+    run_id: &str,
+    started: &str,
+    books: Vec<SourceBooks>,
+) -> Manifest {
+    Manifest {
+        marsad_version: crate::VERSION.to_string(),
+        run_id: run_id.to_string(),
+        command: command.to_string(),
+        status: String::new(),
+        started_at: started.to_string(),
+        pipeline: PipelineRef {
+            name: plan.name.clone(),
+            title: plan.title.clone(),
+            path: plan.path.display().to_string(),
+            sha256: plan.sha256.clone(),
+        },
+        max_rejected: plan.max_rejected,
+        sources: books,
+        tables: Vec::new(),
+        outputs: Vec::new(),
+        timings_ms: BTreeMap::new(),
+    }
+}
+
+fn write_books(root: &Path, manifest: &Manifest) -> Result<Written> {
+    let report = crate::report::markdown(manifest);
+    let written = publish::write_text(root, &root.join("report.md"), &report)?;
+    let json = serde_json::to_string_pretty(manifest).map_err(|e| Error::Write {
+        path: root.join("manifest.json"),
+        source: std::io::Error::other(e),
+    })?;
+    publish::write_text(root, &root.join("manifest.json"), &(json + "\n"))?;
+    Ok(written)
+}
+
+/// `marsad run`: every stage, then publish each output atomically.
+pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
+    let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let clock = Instant::now();
+    let mut timings = Timings::default();
+    let processed: Vec<Processed> = plan
+        .sources
+        .iter()
+        .map(|s| process(s, opts, &mut timings))
+        .collect::<Result<_>>()?;
+    let books: Vec<SourceBooks> = processed.iter().map(|p| p.books.clone()).collect();
+    let run_id = run_id(plan, &books);
+    let prov = provenance(plan, &run_id, &books)?;
+
+    let mut tables: Vec<(String, DataFrame)> = Vec::new();
+    let mut manifest = manifest(plan, "run", &run_id, &started, books);
+    for t in &plan.tables {
+        let source = plan
+            .sources
+            .iter()
+            .position(|s| s.name == t.source)
+            .map(|i| &processed[i].frame)
+            .ok_or_else(|| Error::Invariant {
+                table: t.name.clone(),
+                message: "its source was not processed".into(),
+            })?;
+        let df = timings.time("tabulate", || tabulate(source, t))?;
+        info!(table = %t.name, rows = df.height(), "tabulated");
+        manifest.tables.push(TableBooks {
+            name: t.name.clone(),
+            title: t.title.clone(),
+            source: t.source.clone(),
+            rows: df.height() as u64,
+        });
+        tables.push((t.name.clone(), df));
+    }
+
+    let over = first_over_limit(plan, &manifest.sources).cloned();
+    manifest.status = if over.is_some() {
+        "rejected"
+    } else {
+        "published"
+    }
+    .into();
+    let quarantine = all_quarantine(&processed)?;
+    let publish_start = Instant::now();
+    let mut committed = Vec::new();
+    for output in &plan.outputs {
+        let staging = Staging::new(&output.dir, &run_id)?;
+        let mut files = Vec::new();
+        // A rejected run publishes no tables: only what the data provider needs to fix the file.
+        if over.is_none() {
+            for (name, df) in tables.iter_mut().filter(|(n, _)| output.tables.contains(n)) {
+                let path = staging.dir.join("tables").join(format!("{name}.parquet"));
+                files.push(publish::write_parquet(
+                    &staging.dir,
+                    &path,
+                    df,
+                    prov.key_values(name),
+                )?);
+            }
+        }
+        if output.quarantine || over.is_some() {
+            files.extend(write_quarantine(&staging.dir, &quarantine, &prov)?);
+        }
+        let mut m = manifest.clone();
+        m.timings_ms = timings.0.clone();
+        m.timings_ms
+            .insert("publish".into(), publish_start.elapsed().as_millis() as u64);
+        m.timings_ms
+            .insert("total".into(), clock.elapsed().as_millis() as u64);
+        m.outputs = vec![OutputBooks {
+            name: output.name.clone(),
+            dir: output.dir.display().to_string(),
+            files,
+        }];
+        write_books(&staging.dir, &m)?;
+        let dest = if over.is_some() {
+            rejected_dir(staging.target())
+        } else {
+            staging.target().to_path_buf()
+        };
+        let dir = staging.commit_to(&dest)?;
+        info!(output = %output.name, dir = %dir.display(), "written");
+        committed.push(dir);
+        manifest.outputs.extend(m.outputs);
+        manifest.timings_ms = m.timings_ms;
+    }
+    if let Some(b) = over {
+        let q = committed
+            .first()
+            .map(|d| d.join("quarantine"))
+            .unwrap_or_default();
+        return Err(too_many(plan, &b, q));
+    }
+    Ok(manifest)
+}
+
+/// `marsad validate`: ingest, validate and harmonize; write the quarantine and the report.
+pub fn validate_only(plan: &Plan, dir: &Path, opts: RunOptions) -> Result<Manifest> {
+    let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let clock = Instant::now();
+    let mut timings = Timings::default();
+    let processed: Vec<Processed> = plan
+        .sources
+        .iter()
+        .map(|s| process(s, opts, &mut timings))
+        .collect::<Result<_>>()?;
+    let books: Vec<SourceBooks> = processed.iter().map(|p| p.books.clone()).collect();
+    let run_id = run_id(plan, &books);
+    let prov = provenance(plan, &run_id, &books)?;
+    let mut manifest = manifest(plan, "validate", &run_id, &started, books);
+    let over = first_over_limit(plan, &manifest.sources).cloned();
+    manifest.status = if over.is_some() {
+        "rejected"
+    } else {
+        "validated"
+    }
+    .into();
+
+    let staging = Staging::new(dir, &run_id)?;
+    let files = write_quarantine(&staging.dir, &all_quarantine(&processed)?, &prov)?;
+    manifest.timings_ms = timings.0;
+    manifest
+        .timings_ms
+        .insert("total".into(), clock.elapsed().as_millis() as u64);
+    manifest.outputs = vec![OutputBooks {
+        name: "validation".into(),
+        dir: dir.display().to_string(),
+        files,
+    }];
+    write_books(&staging.dir, &manifest)?;
+    let committed = staging.commit()?;
+    if let Some(b) = over {
+        return Err(too_many(plan, &b, committed.join("quarantine")));
+    }
+    Ok(manifest)
+}

@@ -1,0 +1,274 @@
+//! Frictionless Table Schema descriptors: the contract for what a ministry sends.
+//!
+//! Only the parts of the standard marsad enforces are typed here; other properties (titles,
+//! descriptions, `rdfType`...) are accepted and ignored so that the same JSON file works unchanged
+//! with other Frictionless tools. See <https://datapackage.org/standard/table-schema/>.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Date,
+    Year,
+}
+
+impl FieldType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Integer => "integer",
+            FieldType::Number => "number",
+            FieldType::Boolean => "boolean",
+            FieldType::Date => "date",
+            FieldType::Year => "year",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Constraints {
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub unique: bool,
+    pub minimum: Option<Value>,
+    pub maximum: Option<Value>,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+    pub pattern: Option<String>,
+    #[serde(rename = "enum")]
+    pub enumeration: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Field {
+    pub name: String,
+    #[serde(rename = "type", default = "default_type")]
+    pub field_type: FieldType,
+    /// For dates: `default` (ISO 8601), or a strftime pattern such as `%d/%m/%Y`.
+    pub format: Option<String>,
+    pub decimal_char: Option<String>,
+    pub group_char: Option<String>,
+    pub true_values: Option<Vec<String>>,
+    pub false_values: Option<Vec<String>>,
+    #[serde(default)]
+    pub constraints: Constraints,
+    pub description: Option<String>,
+}
+
+fn default_type() -> FieldType {
+    FieldType::String
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum KeySpec {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSchema {
+    fields: Vec<Field>,
+    missing_values: Option<Vec<String>>,
+    primary_key: Option<KeySpec>,
+}
+
+/// A loaded, checked Table Schema.
+#[derive(Debug, Clone)]
+pub struct TableSchema {
+    pub path: PathBuf,
+    pub fields: Vec<Field>,
+    /// Strings that mean "no value" (Frictionless default: the empty string).
+    pub missing_values: Vec<String>,
+    pub primary_key: Vec<String>,
+}
+
+impl TableSchema {
+    pub fn load(path: &Path) -> Result<TableSchema> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<TableSchema> {
+        let fail = |message: String| Error::Schema {
+            file: path.to_path_buf(),
+            message,
+        };
+        let raw: RawSchema = serde_json::from_str(text).map_err(|e| {
+            fail(format!(
+                "line {}, column {}: not a valid Table Schema: {e}\n  hint: supported field types are string, integer, number, boolean, date, year",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        if raw.fields.is_empty() {
+            return Err(fail("the schema has no fields".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for field in &raw.fields {
+            if field.name.trim().is_empty() {
+                return Err(fail("a field has an empty name".into()));
+            }
+            if !seen.insert(field.name.as_str()) {
+                return Err(fail(format!(
+                    "the field `{}` is declared twice",
+                    field.name
+                )));
+            }
+            check_field(field).map_err(|m| fail(format!("field `{}`: {m}", field.name)))?;
+        }
+        let primary_key = match raw.primary_key {
+            None => Vec::new(),
+            Some(KeySpec::One(k)) => vec![k],
+            Some(KeySpec::Many(ks)) => ks,
+        };
+        for key in &primary_key {
+            if !seen.contains(key.as_str()) {
+                return Err(fail(format!(
+                    "primaryKey names `{key}`, which is not a field"
+                )));
+            }
+        }
+        Ok(TableSchema {
+            path: path.to_path_buf(),
+            fields: raw.fields,
+            missing_values: raw.missing_values.unwrap_or_else(|| vec![String::new()]),
+            primary_key,
+        })
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    pub fn field_names(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|f| f.name.as_str())
+    }
+}
+
+fn check_field(field: &Field) -> std::result::Result<(), String> {
+    let c = &field.constraints;
+    if let Some(pattern) = &c.pattern {
+        regex_syntax_ok(pattern)
+            .map_err(|e| format!("pattern `{pattern}` is not a valid regular expression: {e}"))?;
+    }
+    for (name, bound) in [("minimum", &c.minimum), ("maximum", &c.maximum)] {
+        if let Some(bound) = bound {
+            bound_value(field, bound).map_err(|e| format!("{name}: {e}"))?;
+        }
+    }
+    if let Some(decimal) = &field.decimal_char {
+        if decimal.chars().count() != 1 {
+            return Err(format!(
+                "decimalChar must be one character, not `{decimal}`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// polars uses the same `regex` crate, so a pattern accepted here is accepted at run time.
+fn regex_syntax_ok(pattern: &str) -> std::result::Result<(), String> {
+    regex::Regex::new(pattern)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// A numeric or date bound, as the field's type reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bound {
+    Number(f64),
+    /// Days since 1970-01-01, as polars stores dates.
+    Date(i32),
+}
+
+pub fn bound_value(field: &Field, value: &Value) -> std::result::Result<Bound, String> {
+    match field.field_type {
+        FieldType::Integer | FieldType::Number | FieldType::Year => match value {
+            Value::Number(n) => n.as_f64().map(Bound::Number).ok_or("not a number".into()),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .map(Bound::Number)
+                .map_err(|_| format!("`{s}` is not a number")),
+            other => Err(format!("`{other}` is not a number")),
+        },
+        FieldType::Date => {
+            let s = value
+                .as_str()
+                .ok_or("a date bound must be a string YYYY-MM-DD")?;
+            let date = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| format!("`{s}` is not a date YYYY-MM-DD"))?;
+            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+            Ok(Bound::Date((date - epoch).num_days() as i32))
+        }
+        FieldType::String | FieldType::Boolean => Err(format!(
+            "not supported for a {} field",
+            field.field_type.as_str()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<TableSchema> {
+        TableSchema::parse(Path::new("s.json"), text)
+    }
+
+    #[test]
+    fn reads_a_frictionless_schema() {
+        let s = parse(
+            r#"{"fields": [
+                {"name": "id", "type": "string", "constraints": {"required": true, "unique": true}},
+                {"name": "born", "type": "integer", "title": "Birth year",
+                 "constraints": {"minimum": 1900, "maximum": 2025}},
+                {"name": "w", "type": "number", "decimalChar": ","},
+                {"name": "d", "type": "date", "format": "%d/%m/%Y", "constraints": {"minimum": "2020-01-01"}}
+              ],
+              "missingValues": ["", "NA"],
+              "primaryKey": "id"}"#,
+        )
+        .unwrap();
+        assert_eq!(s.fields.len(), 4);
+        assert_eq!(s.missing_values, vec!["", "NA"]);
+        assert_eq!(s.primary_key, vec!["id"]);
+        assert!(s.field("id").unwrap().constraints.unique);
+        let d = s.field("d").unwrap();
+        assert_eq!(
+            bound_value(d, d.constraints.minimum.as_ref().unwrap()),
+            Ok(Bound::Date(18262))
+        );
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_enforce() {
+        let e = parse(r#"{"fields": [{"name": "t", "type": "datetime"}]}"#).unwrap_err();
+        assert!(e.to_string().contains("datetime"), "{e}");
+        let e = parse(r#"{"fields": [{"name": "a"}, {"name": "a"}]}"#).unwrap_err();
+        assert!(e.to_string().contains("declared twice"), "{e}");
+        let e =
+            parse(r#"{"fields": [{"name": "a", "constraints": {"pattern": "("}}]}"#).unwrap_err();
+        assert!(e.to_string().contains("pattern"), "{e}");
+        let e = parse(r#"{"fields": [{"name": "a"}], "primaryKey": ["b"]}"#).unwrap_err();
+        assert!(e.to_string().contains("primaryKey"), "{e}");
+    }
+}

@@ -1,0 +1,978 @@
+//! The pipeline file: what the user wrote (`PipelineSpec`, with source spans), resolved once into
+//! a checked `Plan` before any data is read.
+//!
+//! Every later stage consumes the plan and never meets an unchecked name: a misspelt column, an
+//! unknown code list or a missing file is reported here, pointing at the line of the TOML file.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::Expr;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::codelist::{self, CodeList};
+use crate::error::{line_col, Error, Result};
+use crate::schema::TableSchema;
+
+// ---------------------------------------------------------------------------------------------
+// What the user wrote
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    pub name: Spanned<String>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// Largest share of rows (0..1) a source may lose to the quarantine before the run fails.
+    pub max_rejected: Option<Spanned<f64>>,
+    #[serde(rename = "source", default)]
+    pub sources: Vec<SourceSpec>,
+    #[serde(rename = "derive", default)]
+    pub derives: Vec<DeriveSpec>,
+    #[serde(rename = "check", default)]
+    pub checks: Vec<CheckSpec>,
+    #[serde(rename = "unpivot", default)]
+    pub unpivots: Vec<UnpivotSpec>,
+    #[serde(rename = "harmonize", default)]
+    pub harmonizations: Vec<HarmonizeSpec>,
+    #[serde(rename = "table", default)]
+    pub tables: Vec<TableSpec>,
+    #[serde(rename = "output", default)]
+    pub outputs: Vec<OutputSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    pub name: Spanned<String>,
+    /// A file, or a glob such as `exports/permis_*.csv`; relative to the pipeline file.
+    pub path: Spanned<String>,
+    pub schema: Spanned<String>,
+    #[serde(default)]
+    pub dialect: DialectSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+pub enum Encoding {
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "windows-1252")]
+    Windows1252,
+    #[serde(rename = "iso-8859-1")]
+    Iso88591,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DialectSpec {
+    pub delimiter: Spanned<String>,
+    pub quote: Spanned<String>,
+    /// Whether the first line after `skip_lines` holds the column names.
+    pub header: bool,
+    /// Lines before the header (titles, extraction dates) that are not part of the table.
+    pub skip_lines: usize,
+    pub encoding: Encoding,
+    /// Numbers are written `1,5`: applies to every number field without its own `decimalChar`.
+    pub decimal_comma: bool,
+    /// Extra strings meaning "no value", added to the schema's `missingValues`.
+    pub null_markers: Vec<String>,
+}
+
+impl Default for DialectSpec {
+    fn default() -> Self {
+        DialectSpec {
+            delimiter: Spanned::new(0..0, ",".into()),
+            quote: Spanned::new(0..0, "\"".into()),
+            header: true,
+            skip_lines: 0,
+            encoding: Encoding::Auto,
+            decimal_comma: false,
+            null_markers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeriveSpec {
+    pub source: Spanned<String>,
+    pub name: Spanned<String>,
+    /// A SQL expression over the source's columns, e.g. `EXTRACT(YEAR FROM issued) - birth_year`.
+    pub expr: Option<Spanned<String>>,
+    /// Build an age group from this (integer age) column instead of an expression.
+    pub age_group_of: Option<Spanned<String>>,
+    /// The age scheme for `age_group_of`: `five-year` (the only one so far).
+    pub scheme: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    pub source: Spanned<String>,
+    pub name: Spanned<String>,
+    /// A SQL boolean expression every row must satisfy; a row where it is false is rejected.
+    pub expr: Spanned<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnpivotSpec {
+    pub source: Spanned<String>,
+    pub columns: Spanned<Vec<String>>,
+    /// A regular expression with named groups matched against each column name; each group
+    /// becomes a column (e.g. `^(?P<sex>[fm])_(?P<age_band>.+)$`).
+    pub pattern: Spanned<String>,
+    /// Name of the column that receives the cell values.
+    pub value: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HarmonizeSpec {
+    pub source: Spanned<String>,
+    pub column: Spanned<String>,
+    /// `sex`, `country`, `none` (extra mappings only) or a CSV file `code,label,synonyms`.
+    pub codelist: Spanned<String>,
+    /// The new column holding the standard codes.
+    pub into: Spanned<String>,
+    /// Code given to values that map to nothing; without it such rows are rejected.
+    pub unknown: Option<String>,
+    /// Code given to missing values (default `_U`, unknown).
+    pub missing: Option<String>,
+    /// The pipeline's own spellings: raw value = code.
+    #[serde(default)]
+    pub extra: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    pub name: Spanned<String>,
+    pub source: Spanned<String>,
+    pub title: Option<String>,
+    pub dimensions: Vec<Spanned<String>>,
+    pub measures: Vec<MeasureSpec>,
+    /// Dimensions that get a `_T` total; sex always gets one.
+    #[serde(default)]
+    pub totals: Vec<Spanned<String>>,
+    /// A SQL boolean expression selecting the rows this table counts.
+    pub filter: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    Count,
+    Sum,
+    WeightedCount,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasureSpec {
+    pub name: Spanned<String>,
+    pub agg: Aggregate,
+    pub column: Option<Spanned<String>>,
+    pub weight: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    pub name: Option<String>,
+    /// Folder for this dataset, relative to the pipeline file.
+    pub dir: Spanned<String>,
+    /// Tables to publish here (default: all).
+    pub tables: Option<Vec<Spanned<String>>>,
+    /// Write the quarantine (rejected rows with reasons) here too.
+    #[serde(default = "yes")]
+    pub quarantine: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+// ---------------------------------------------------------------------------------------------
+// The resolved plan
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct Dialect {
+    pub delimiter: u8,
+    pub quote: u8,
+    pub header: bool,
+    pub skip_lines: usize,
+    pub encoding: Encoding,
+    pub decimal_comma: bool,
+    pub null_markers: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum DeriveKind {
+    Expr(Expr),
+    FiveYearAgeGroup { age: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct DerivePlan {
+    pub name: String,
+    pub kind: DeriveKind,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckPlan {
+    pub name: String,
+    pub expr: Expr,
+    pub text: String,
+    pub message: String,
+    /// Columns the rule reads, reported as the column of a failure.
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UnpivotPlan {
+    pub columns: Vec<String>,
+    pub pattern: String,
+    pub groups: Vec<String>,
+    pub value: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HarmonizePlan {
+    pub column: String,
+    pub into: String,
+    pub codelist: CodeList,
+    pub unknown: Option<String>,
+    pub missing: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourcePlan {
+    pub name: String,
+    pub files: Vec<PathBuf>,
+    pub schema: TableSchema,
+    pub dialect: Dialect,
+    pub derives: Vec<DerivePlan>,
+    pub checks: Vec<CheckPlan>,
+    pub unpivot: Option<UnpivotPlan>,
+    pub harmonize: Vec<HarmonizePlan>,
+    /// Columns of the source once every stage has run.
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MeasurePlan {
+    pub name: String,
+    pub agg: Aggregate,
+    pub column: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TablePlan {
+    pub name: String,
+    pub title: Option<String>,
+    pub source: String,
+    pub dimensions: Vec<String>,
+    /// The dimension holding SDMX CL_SEX codes, if the table has one.
+    pub sex: Option<String>,
+    pub totals: Vec<String>,
+    pub measures: Vec<MeasurePlan>,
+    pub filter: Option<Expr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputPlan {
+    pub name: String,
+    pub dir: PathBuf,
+    pub tables: Vec<String>,
+    pub quarantine: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub title: Option<String>,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub max_rejected: f64,
+    pub sources: Vec<SourcePlan>,
+    pub tables: Vec<TablePlan>,
+    pub outputs: Vec<OutputPlan>,
+}
+
+/// Options from the command line that change the plan, not the pipeline file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--input NAME=PATH`: this month's file for a source.
+    pub inputs: Vec<(String, PathBuf)>,
+    /// `--output DIR`: where the datasets go.
+    pub output: Option<PathBuf>,
+}
+
+impl Plan {
+    pub fn source(&self, name: &str) -> Option<&SourcePlan> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+/// Default for `max_rejected`: a source may lose up to 5% of its rows to the quarantine.
+pub const DEFAULT_MAX_REJECTED: f64 = 0.05;
+
+/// Read, parse and resolve a pipeline file.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes.clone()).map_err(|e| Error::Config {
+        file: path.to_path_buf(),
+        line: line_col(
+            &String::from_utf8_lossy(&bytes),
+            e.utf8_error().valid_up_to(),
+        )
+        .0,
+        column: 1,
+        message: "the pipeline file is not valid UTF-8; save it as UTF-8".into(),
+    })?;
+    let spec: PipelineSpec = toml::from_str(&text).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |s| line_col(&text, s.start));
+        Error::Config {
+            file: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    Resolver {
+        path,
+        text: &text,
+        base: path.parent().unwrap_or(Path::new(".")),
+    }
+    .resolve(spec, crate::sha256_hex(&bytes), overrides)
+}
+
+struct Resolver<'a> {
+    path: &'a Path,
+    text: &'a str,
+    base: &'a Path,
+}
+
+impl Resolver<'_> {
+    fn err<T>(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> Result<T> {
+        let (line, column) = line_col(self.text, span.start);
+        Err(Error::Config {
+            file: self.path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        })
+    }
+
+    fn resolve(&self, spec: PipelineSpec, sha256: String, overrides: &Overrides) -> Result<Plan> {
+        let max_rejected = match &spec.max_rejected {
+            None => DEFAULT_MAX_REJECTED,
+            Some(m) if (0.0..=1.0).contains(m.get_ref()) => *m.get_ref(),
+            Some(m) => {
+                return self.err(
+                    m.span(),
+                    format!(
+                        "max_rejected is a share between 0 and 1 (0.05 = 5%), not {}",
+                        m.get_ref()
+                    ),
+                )
+            }
+        };
+        if spec.sources.is_empty() {
+            return self.err(0..0, "the pipeline has no [[source]]; declare at least one");
+        }
+        for (name, _) in &overrides.inputs {
+            if !spec.sources.iter().any(|s| s.name.get_ref() == name) {
+                let known: Vec<_> = spec
+                    .sources
+                    .iter()
+                    .map(|s| s.name.get_ref().as_str())
+                    .collect();
+                return Err(Error::Config {
+                    file: self.path.to_path_buf(),
+                    line: 1,
+                    column: 1,
+                    message: format!(
+                        "--input names the source `{name}`, which the pipeline does not declare (sources: {})",
+                        known.join(", ")
+                    ),
+                });
+            }
+        }
+
+        let mut sources: Vec<SourcePlan> = Vec::new();
+        for s in &spec.sources {
+            if sources.iter().any(|p| p.name == *s.name.get_ref()) {
+                return self.err(
+                    s.name.span(),
+                    format!("the source `{}` is declared twice", s.name.get_ref()),
+                );
+            }
+            sources.push(self.source(s, &spec, overrides)?);
+        }
+        for stage in spec
+            .derives
+            .iter()
+            .map(|d| &d.source)
+            .chain(spec.checks.iter().map(|c| &c.source))
+            .chain(spec.unpivots.iter().map(|u| &u.source))
+            .chain(spec.harmonizations.iter().map(|h| &h.source))
+        {
+            self.known_source(&sources, stage)?;
+        }
+
+        let mut tables: Vec<TablePlan> = Vec::new();
+        for t in &spec.tables {
+            if tables.iter().any(|p| p.name == *t.name.get_ref()) {
+                return self.err(
+                    t.name.span(),
+                    format!("the table `{}` is declared twice", t.name.get_ref()),
+                );
+            }
+            tables.push(self.table(t, &sources, &spec)?);
+        }
+
+        let outputs = self.outputs(&spec, &tables, overrides)?;
+        Ok(Plan {
+            name: spec.name.get_ref().clone(),
+            title: spec.title.clone(),
+            path: self.path.to_path_buf(),
+            sha256,
+            max_rejected,
+            sources,
+            tables,
+            outputs,
+        })
+    }
+
+    fn known_source<'p>(
+        &self,
+        sources: &'p [SourcePlan],
+        name: &Spanned<String>,
+    ) -> Result<&'p SourcePlan> {
+        sources
+            .iter()
+            .find(|s| s.name == *name.get_ref())
+            .map_or_else(
+                || {
+                    let known: Vec<_> = sources.iter().map(|s| s.name.as_str()).collect();
+                    self.err(
+                        name.span(),
+                        format!(
+                            "no [[source]] is named `{}` (sources: {})",
+                            name.get_ref(),
+                            known.join(", ")
+                        ),
+                    )
+                },
+                Ok,
+            )
+    }
+
+    fn column_exists(
+        &self,
+        columns: &[String],
+        name: &Spanned<String>,
+        context: &str,
+    ) -> Result<()> {
+        if columns.iter().any(|c| c == name.get_ref()) {
+            return Ok(());
+        }
+        self.err(
+            name.span(),
+            format!(
+                "{context}: no column `{}` at this point (columns: {})",
+                name.get_ref(),
+                columns.join(", ")
+            ),
+        )
+    }
+
+    fn sql(
+        &self,
+        columns: &[String],
+        text: &Spanned<String>,
+        context: &str,
+    ) -> Result<(Expr, Vec<String>)> {
+        let expr = match polars::sql::sql_expr(text.get_ref()) {
+            Ok(e) => e,
+            Err(e) => {
+                return self.err(
+                    text.span(),
+                    format!(
+                        "{context}: `{}` is not a valid SQL expression: {e}",
+                        text.get_ref()
+                    ),
+                )
+            }
+        };
+        let mut used = Vec::new();
+        for root in expr.clone().meta().root_names() {
+            let root = root.to_string();
+            if !columns.contains(&root) {
+                return self.err(
+                    text.span(),
+                    format!(
+                        "{context}: the expression uses `{root}`, which is not a column at this point (columns: {})",
+                        columns.join(", ")
+                    ),
+                );
+            }
+            if !used.contains(&root) {
+                used.push(root);
+            }
+        }
+        Ok((expr, used))
+    }
+
+    fn file(&self, raw: &str) -> PathBuf {
+        let p = Path::new(raw);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn source(
+        &self,
+        s: &SourceSpec,
+        spec: &PipelineSpec,
+        overrides: &Overrides,
+    ) -> Result<SourcePlan> {
+        let name = s.name.get_ref().clone();
+        if name.trim().is_empty() {
+            return self.err(s.name.span(), "a source needs a name");
+        }
+        let schema_path = self.file(s.schema.get_ref());
+        let schema = TableSchema::load(&schema_path)?;
+
+        let files = match overrides.inputs.iter().rev().find(|(n, _)| *n == name) {
+            Some((_, p)) => {
+                if !p.exists() {
+                    return Err(Error::Read {
+                        file: p.clone(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "no such file (given with --input)",
+                        ),
+                    });
+                }
+                vec![p.clone()]
+            }
+            None => self.files(&s.path)?,
+        };
+
+        let d = &s.dialect;
+        let byte = |v: &Spanned<String>, what: &str| -> Result<u8> {
+            let value = match v.get_ref().as_str() {
+                "\\t" | "tab" => "\t",
+                other => other,
+            };
+            match value.as_bytes() {
+                [b] => Ok(*b),
+                _ => self.err(
+                    v.span(),
+                    format!(
+                        "{what} must be one ASCII character such as `,` `;` or `\\t`, not `{}`",
+                        v.get_ref()
+                    ),
+                ),
+            }
+        };
+        let dialect = Dialect {
+            delimiter: byte(&d.delimiter, "delimiter")?,
+            quote: byte(&d.quote, "quote")?,
+            header: d.header,
+            skip_lines: d.skip_lines,
+            encoding: d.encoding,
+            decimal_comma: d.decimal_comma,
+            null_markers: d.null_markers.clone(),
+        };
+
+        let mut columns: Vec<String> = schema.field_names().map(String::from).collect();
+        let mine = |src: &Spanned<String>| *src.get_ref() == name;
+
+        let mut derives = Vec::new();
+        for dv in spec.derives.iter().filter(|dv| mine(&dv.source)) {
+            let context = format!("derive `{}`", dv.name.get_ref());
+            let kind = match (&dv.expr, &dv.age_group_of) {
+                (Some(expr), None) => DeriveKind::Expr(self.sql(&columns, expr, &context)?.0),
+                (None, Some(age)) => {
+                    self.column_exists(&columns, age, &context)?;
+                    if let Some(scheme) = &dv.scheme {
+                        if scheme.get_ref() != "five-year" {
+                            return self.err(
+                                scheme.span(),
+                                format!(
+                                    "{context}: unknown age scheme `{}`; known: five-year",
+                                    scheme.get_ref()
+                                ),
+                            );
+                        }
+                    }
+                    DeriveKind::FiveYearAgeGroup {
+                        age: age.get_ref().clone(),
+                    }
+                }
+                _ => {
+                    return self.err(
+                        dv.name.span(),
+                        format!("{context}: give exactly one of `expr` or `age_group_of`"),
+                    )
+                }
+            };
+            if columns.contains(dv.name.get_ref()) {
+                return self.err(
+                    dv.name.span(),
+                    format!(
+                        "{context}: the column `{}` already exists",
+                        dv.name.get_ref()
+                    ),
+                );
+            }
+            columns.push(dv.name.get_ref().clone());
+            derives.push(DerivePlan {
+                name: dv.name.get_ref().clone(),
+                kind,
+            });
+        }
+
+        let mut checks = Vec::new();
+        for c in spec.checks.iter().filter(|c| mine(&c.source)) {
+            let (expr, used) =
+                self.sql(&columns, &c.expr, &format!("check `{}`", c.name.get_ref()))?;
+            checks.push(CheckPlan {
+                name: c.name.get_ref().clone(),
+                expr,
+                text: c.expr.get_ref().clone(),
+                message: c
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| format!("the row breaks the rule `{}`", c.expr.get_ref())),
+                columns: used,
+            });
+        }
+
+        let mut unpivot = None;
+        for u in spec.unpivots.iter().filter(|u| mine(&u.source)) {
+            if unpivot.is_some() {
+                return self.err(
+                    u.source.span(),
+                    format!("source `{name}` has more than one [[unpivot]]; merge them"),
+                );
+            }
+            for c in u.columns.get_ref() {
+                if !columns.contains(c) {
+                    return self.err(
+                        u.columns.span(),
+                        format!("unpivot: no column `{c}` in source `{name}`"),
+                    );
+                }
+            }
+            let re = match regex::Regex::new(u.pattern.get_ref()) {
+                Ok(re) => re,
+                Err(e) => {
+                    return self.err(
+                        u.pattern.span(),
+                        format!("unpivot: the pattern is not a valid regular expression: {e}"),
+                    )
+                }
+            };
+            let groups: Vec<String> = re.capture_names().flatten().map(String::from).collect();
+            if groups.is_empty() {
+                return self.err(
+                    u.pattern.span(),
+                    "unpivot: the pattern needs named groups such as (?P<sex>[fm])",
+                );
+            }
+            for c in u.columns.get_ref() {
+                if !re.is_match(c) {
+                    return self.err(
+                        u.pattern.span(),
+                        format!("unpivot: the column `{c}` does not match the pattern"),
+                    );
+                }
+            }
+            columns.retain(|c| !u.columns.get_ref().contains(c));
+            columns.extend(groups.iter().cloned());
+            columns.push(u.value.clone());
+            unpivot = Some(UnpivotPlan {
+                columns: u.columns.get_ref().clone(),
+                pattern: u.pattern.get_ref().clone(),
+                groups,
+                value: u.value.clone(),
+            });
+        }
+
+        let mut harmonize = Vec::new();
+        for h in spec.harmonizations.iter().filter(|h| mine(&h.source)) {
+            self.column_exists(&columns, &h.column, "harmonize")?;
+            let list_name = h.codelist.get_ref();
+            let list = if list_name == "none" {
+                CodeList::empty("none")
+            } else if list_name.ends_with(".csv") {
+                CodeList::from_file(&self.file(list_name))?
+            } else {
+                match CodeList::builtin(list_name) {
+                    Some(l) => l,
+                    None => {
+                        return self.err(
+                            h.codelist.span(),
+                            format!(
+                                "unknown code list `{list_name}`; embedded lists: {}; or `none`, or a path to a CSV file code,label,synonyms",
+                                codelist::BUILTIN.join(", ")
+                            ),
+                        )
+                    }
+                }
+            };
+            if columns.contains(h.into.get_ref()) {
+                return self.err(
+                    h.into.span(),
+                    format!(
+                        "harmonize: the column `{}` already exists; choose another `into`",
+                        h.into.get_ref()
+                    ),
+                );
+            }
+            columns.push(h.into.get_ref().clone());
+            harmonize.push(HarmonizePlan {
+                column: h.column.get_ref().clone(),
+                into: h.into.get_ref().clone(),
+                codelist: list.with_extra(h.extra.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                unknown: h.unknown.clone(),
+                missing: h.missing.clone().unwrap_or_else(|| "_U".into()),
+            });
+        }
+
+        Ok(SourcePlan {
+            name,
+            files,
+            schema,
+            dialect,
+            derives,
+            checks,
+            unpivot,
+            harmonize,
+            columns,
+        })
+    }
+
+    fn files(&self, path: &Spanned<String>) -> Result<Vec<PathBuf>> {
+        let full = self.file(path.get_ref());
+        let raw = full.to_string_lossy();
+        if !raw.contains(['*', '?', '[']) {
+            if !full.exists() {
+                return Err(Error::Read {
+                    file: full.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                });
+            }
+            return Ok(vec![full]);
+        }
+        let pattern = match glob::glob(&raw) {
+            Ok(p) => p,
+            Err(e) => {
+                return self.err(
+                    path.span(),
+                    format!("`{}` is not a valid glob: {e}", path.get_ref()),
+                )
+            }
+        };
+        let mut files: Vec<PathBuf> = pattern
+            .filter_map(|p| p.ok())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return self.err(path.span(), format!("no file matches `{raw}`"));
+        }
+        Ok(files)
+    }
+
+    fn table(
+        &self,
+        t: &TableSpec,
+        sources: &[SourcePlan],
+        spec: &PipelineSpec,
+    ) -> Result<TablePlan> {
+        let source = self.known_source(sources, &t.source)?;
+        let context = format!("table `{}`", t.name.get_ref());
+        if t.dimensions.is_empty() {
+            return self.err(
+                t.name.span(),
+                format!("{context}: declare at least one dimension"),
+            );
+        }
+        let mut dimensions = Vec::new();
+        for d in &t.dimensions {
+            self.column_exists(&source.columns, d, &context)?;
+            if dimensions.contains(d.get_ref()) {
+                return self.err(
+                    d.span(),
+                    format!("{context}: the dimension `{}` is listed twice", d.get_ref()),
+                );
+            }
+            dimensions.push(d.get_ref().clone());
+        }
+        let sex_columns: HashSet<&str> = spec
+            .harmonizations
+            .iter()
+            .filter(|h| *h.source.get_ref() == source.name && h.codelist.get_ref() == "sex")
+            .map(|h| h.into.get_ref().as_str())
+            .collect();
+        let sex = dimensions
+            .iter()
+            .find(|d| sex_columns.contains(d.as_str()))
+            .cloned();
+
+        let mut totals = Vec::new();
+        for d in &t.totals {
+            if !dimensions.contains(d.get_ref()) {
+                return self.err(
+                    d.span(),
+                    format!(
+                        "{context}: totals names `{}`, which is not one of its dimensions",
+                        d.get_ref()
+                    ),
+                );
+            }
+            if Some(d.get_ref()) != sex.as_ref() && !totals.contains(d.get_ref()) {
+                totals.push(d.get_ref().clone());
+            }
+        }
+        if t.measures.is_empty() {
+            return self.err(
+                t.name.span(),
+                format!("{context}: declare at least one measure"),
+            );
+        }
+        let mut measures: Vec<MeasurePlan> = Vec::new();
+        for m in &t.measures {
+            let name = m.name.get_ref().clone();
+            if dimensions.contains(&name) || measures.iter().any(|x| x.name == name) {
+                return self.err(
+                    m.name.span(),
+                    format!("{context}: the measure name `{name}` is already used"),
+                );
+            }
+            let column = match (m.agg, &m.column, &m.weight) {
+                (Aggregate::Count, None, None) => None,
+                (Aggregate::Sum, Some(c), None) | (Aggregate::WeightedCount, None, Some(c)) => {
+                    self.column_exists(&source.columns, c, &context)?;
+                    Some(c.get_ref().clone())
+                }
+                (Aggregate::Count, _, _) => {
+                    return self.err(
+                        m.name.span(),
+                        format!("{context}: measure `{name}`: `count` takes no column"),
+                    )
+                }
+                (Aggregate::Sum, _, _) => {
+                    return self.err(
+                        m.name.span(),
+                        format!("{context}: measure `{name}`: `sum` needs `column`"),
+                    )
+                }
+                (Aggregate::WeightedCount, _, _) => {
+                    return self.err(
+                        m.name.span(),
+                        format!("{context}: measure `{name}`: `weighted_count` needs `weight`"),
+                    )
+                }
+            };
+            measures.push(MeasurePlan {
+                name,
+                agg: m.agg,
+                column,
+            });
+        }
+        let filter = match &t.filter {
+            Some(f) => Some(self.sql(&source.columns, f, &context)?.0),
+            None => None,
+        };
+        Ok(TablePlan {
+            name: t.name.get_ref().clone(),
+            title: t.title.clone(),
+            source: source.name.clone(),
+            dimensions,
+            sex,
+            totals,
+            measures,
+            filter,
+        })
+    }
+
+    fn outputs(
+        &self,
+        spec: &PipelineSpec,
+        tables: &[TablePlan],
+        overrides: &Overrides,
+    ) -> Result<Vec<OutputPlan>> {
+        let all: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+        let mut outputs = Vec::new();
+        for (i, o) in spec.outputs.iter().enumerate() {
+            let name = o.name.clone().unwrap_or_else(|| {
+                if spec.outputs.len() == 1 {
+                    spec.name.get_ref().clone()
+                } else {
+                    format!("output{}", i + 1)
+                }
+            });
+            let mut names = Vec::new();
+            for t in o.tables.iter().flatten() {
+                if !all.contains(t.get_ref()) {
+                    return self.err(
+                        t.span(),
+                        format!(
+                            "output `{name}`: no [[table]] is named `{}` (tables: {})",
+                            t.get_ref(),
+                            all.join(", ")
+                        ),
+                    );
+                }
+                names.push(t.get_ref().clone());
+            }
+            let dir = match &overrides.output {
+                Some(root) if spec.outputs.len() == 1 => root.clone(),
+                Some(root) => root.join(&name),
+                None => self.file(o.dir.get_ref()),
+            };
+            outputs.push(OutputPlan {
+                name,
+                dir,
+                tables: if o.tables.is_some() {
+                    names
+                } else {
+                    all.clone()
+                },
+                quarantine: o.quarantine,
+            });
+        }
+        if outputs.is_empty() {
+            let dir = overrides
+                .output
+                .clone()
+                .unwrap_or_else(|| self.base.join("..").join("out").join(spec.name.get_ref()));
+            outputs.push(OutputPlan {
+                name: spec.name.get_ref().clone(),
+                dir,
+                tables: all,
+                quarantine: true,
+            });
+        }
+        Ok(outputs)
+    }
+}

@@ -1,0 +1,353 @@
+//! Tabulate: disaggregated tables with totals, by sex first.
+//!
+//! Every combination of the other dimensions gets a row for each of `F`, `M` and `_U` (zero when
+//! nobody is in it), so unknown sex is always visible, plus a `_T` row. Totals for the other
+//! declared dimensions are computed from the rows, not by adding up cells, and the run checks that
+//! `_T = F + M + _U` before anything is published.
+
+use polars::prelude::*;
+
+use crate::error::{EngineContext, Error, Result};
+use crate::spec::{Aggregate, TablePlan};
+
+/// The code of a total in any dimension (SDMX convention).
+pub const TOTAL: &str = "_T";
+/// Sex codes every table shows, in this order (SDMX CL_SEX).
+pub const SEX_CODES: [&str; 3] = ["F", "M", "_U"];
+pub const PCT_FEMALE: &str = "pct_female";
+pub const SEX_RATIO: &str = "sex_ratio";
+
+fn aggregations(table: &TablePlan) -> Vec<Expr> {
+    table
+        .measures
+        .iter()
+        .map(|m| {
+            let e = match (m.agg, &m.column) {
+                (Aggregate::Count, _) => len().cast(DataType::Int64),
+                (Aggregate::Sum, Some(c)) => col(c.as_str()).sum(),
+                (Aggregate::WeightedCount, Some(c)) => {
+                    col(c.as_str()).cast(DataType::Float64).sum()
+                }
+                (_, None) => lit(NULL),
+            };
+            e.alias(m.name.as_str())
+        })
+        .collect()
+}
+
+fn aggregate(lf: LazyFrame, keys: &[String], aggs: &[Expr]) -> LazyFrame {
+    if keys.is_empty() {
+        lf.select(aggs.to_vec())
+    } else {
+        lf.group_by(keys.iter().map(|k| col(k.as_str())).collect::<Vec<_>>())
+            .agg(aggs.to_vec())
+    }
+}
+
+pub fn tabulate(frame: &DataFrame, table: &TablePlan) -> Result<DataFrame> {
+    let context = || format!("tabulating `{}`", table.name);
+    let mut lf = frame.clone().lazy();
+    if let Some(filter) = &table.filter {
+        lf = lf.filter(filter.clone());
+    }
+    // Dimensions are published as codes; a missing value is "unknown", never a silent gap.
+    let base = lf
+        .with_columns(
+            table
+                .dimensions
+                .iter()
+                .map(|d| col(d.as_str()).cast(DataType::String).fill_null(lit("_U")))
+                .collect::<Vec<_>>(),
+        )
+        .collect()
+        .at(context)?;
+    let aggs = aggregations(table);
+    let others: Vec<String> = table
+        .dimensions
+        .iter()
+        .filter(|d| Some(*d) != table.sex.as_ref())
+        .cloned()
+        .collect();
+
+    let mut parts = Vec::new();
+    for mask in 0u32..(1 << table.totals.len()) {
+        let totalled: Vec<&String> = table
+            .totals
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, d)| d)
+            .collect();
+        let keep: Vec<String> = others
+            .iter()
+            .filter(|d| !totalled.contains(d))
+            .cloned()
+            .collect();
+        let mut grouped = Vec::new();
+        match &table.sex {
+            Some(sex) => {
+                grouped.push(by_sex_complete(&base, &keep, sex, &aggs, table).at(context)?);
+                grouped.push(
+                    aggregate(base.clone().lazy(), &keep, &aggs)
+                        .with_column(lit(TOTAL).alias(sex.as_str())),
+                );
+            }
+            None => grouped.push(aggregate(base.clone().lazy(), &keep, &aggs)),
+        }
+        for g in grouped {
+            let with_totals = g.with_columns(
+                totalled
+                    .iter()
+                    .map(|d| lit(TOTAL).alias(d.as_str()))
+                    .collect::<Vec<_>>(),
+            );
+            let mut cols: Vec<Expr> = table.dimensions.iter().map(|d| col(d.as_str())).collect();
+            cols.extend(table.measures.iter().map(|m| col(m.name.as_str())));
+            parts.push(with_totals.select(cols));
+        }
+    }
+    let sort_by: Vec<Expr> = table.dimensions.iter().map(|d| col(d.as_str())).collect();
+    let mut out = concat(parts, UnionArgs::default())
+        .at(context)?
+        .sort_by_exprs(
+            sort_by,
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()
+        .at(context)?;
+    if let Some(sex) = &table.sex {
+        check_sex_totals(&out, table, sex, &others)?;
+        out = gender_columns(out, table, sex, &others).at(context)?;
+    }
+    Ok(out)
+}
+
+/// Cells for F, M and `_U` for every combination of `keep` present, zero where empty, plus any
+/// other sex code the data carries.
+fn by_sex_complete(
+    base: &DataFrame,
+    keep: &[String],
+    sex: &str,
+    aggs: &[Expr],
+    table: &TablePlan,
+) -> PolarsResult<LazyFrame> {
+    let mut keys = keep.to_vec();
+    keys.push(sex.to_string());
+    let counted = aggregate(base.clone().lazy(), &keys, aggs);
+
+    let present = base.column(sex)?.unique()?;
+    let mut codes: Vec<String> = SEX_CODES.iter().map(|s| s.to_string()).collect();
+    for c in present.str()?.iter().flatten() {
+        if !codes.iter().any(|x| x == c) {
+            codes.push(c.to_string());
+        }
+    }
+    let combos = if keep.is_empty() {
+        DataFrame::new_infer_height(vec![Column::new("__k".into(), [1i32])])?.lazy()
+    } else {
+        base.clone()
+            .lazy()
+            .select(keep.iter().map(|k| col(k.as_str())).collect::<Vec<_>>())
+            .unique(None, UniqueKeepStrategy::Any)
+    };
+    let frames: Vec<LazyFrame> = codes
+        .iter()
+        .map(|c| combos.clone().with_column(lit(c.clone()).alias(sex)))
+        .collect();
+    let grid = concat(frames, UnionArgs::default())?;
+    let on: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    let zero: Vec<Expr> = table
+        .measures
+        .iter()
+        .map(|m| col(m.name.as_str()).fill_null(lit(0)))
+        .collect();
+    Ok(grid
+        .join(counted, on.clone(), on, JoinArgs::new(JoinType::Left))
+        .with_columns(zero))
+}
+
+/// `_T` must equal `F + M + _U` (and any other sex code) for every measure and combination.
+fn check_sex_totals(
+    out: &DataFrame,
+    table: &TablePlan,
+    sex: &str,
+    others: &[String],
+) -> Result<()> {
+    let context = || format!("checking the sex totals of `{}`", table.name);
+    let is_total = col(sex).eq(lit(TOTAL));
+    let mut aggs = Vec::new();
+    for m in &table.measures {
+        let v = col(m.name.as_str()).cast(DataType::Float64);
+        aggs.push(
+            v.clone()
+                .filter(is_total.clone())
+                .sum()
+                .alias(format!("{}__t", m.name)),
+        );
+        aggs.push(
+            v.filter(is_total.clone().not())
+                .sum()
+                .alias(format!("{}__parts", m.name)),
+        );
+    }
+    let sums = aggregate(out.clone().lazy(), others, &aggs)
+        .collect()
+        .at(context)?;
+    for m in &table.measures {
+        let t = sums
+            .column(&format!("{}__t", m.name))
+            .at(context)?
+            .f64()
+            .at(context)?;
+        let p = sums
+            .column(&format!("{}__parts", m.name))
+            .at(context)?
+            .f64()
+            .at(context)?;
+        for (t, p) in t.iter().zip(p.iter()) {
+            let (t, p) = (t.unwrap_or(0.0), p.unwrap_or(0.0));
+            if (t - p).abs() > 1e-9 * t.abs().max(1.0) {
+                return Err(Error::Invariant {
+                    table: table.name.clone(),
+                    message: format!("measure `{}`: _T is {t} but F + M + _U is {p}", m.name),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `pct_female` = F / (F + M) × 100 and `sex_ratio` = M / F × 100 (men per 100 women), from the
+/// first measure, on the `_T` rows only: the sex rows leave them empty so that nobody adds
+/// percentages up. Both are empty where their denominator is zero.
+fn gender_columns(
+    out: DataFrame,
+    table: &TablePlan,
+    sex: &str,
+    others: &[String],
+) -> PolarsResult<DataFrame> {
+    let Some(first) = table.measures.first() else {
+        return Ok(out);
+    };
+    let v = col(first.name.as_str()).cast(DataType::Float64);
+    let mut keys: Vec<Expr> = others.iter().map(|k| col(k.as_str())).collect();
+    keys.push(col("__k"));
+    let with_key = out.lazy().with_column(lit(1i32).alias("__k"));
+    let fm = with_key.clone().group_by(keys.clone()).agg([
+        v.clone().filter(col(sex).eq(lit("F"))).sum().alias("__f"),
+        v.filter(col(sex).eq(lit("M"))).sum().alias("__m"),
+    ]);
+    let (f, m) = (col("__f"), col("__m"));
+    let on_total = |e: Expr| {
+        when(col(sex).eq(lit(TOTAL)))
+            .then(e)
+            .otherwise(lit(NULL).cast(DataType::Float64))
+    };
+    let pct = when((f.clone() + m.clone()).gt(lit(0.0)))
+        .then(f.clone() / (f.clone() + m.clone()) * lit(100.0))
+        .otherwise(lit(NULL).cast(DataType::Float64));
+    let ratio = when(f.clone().gt(lit(0.0)))
+        .then(m / f * lit(100.0))
+        .otherwise(lit(NULL).cast(DataType::Float64));
+    let mut cols: Vec<Expr> = table.dimensions.iter().map(|d| col(d.as_str())).collect();
+    cols.extend(table.measures.iter().map(|m| col(m.name.as_str())));
+    cols.push(on_total(pct).alias(PCT_FEMALE));
+    cols.push(on_total(ratio).alias(SEX_RATIO));
+    let sort_by: Vec<Expr> = table.dimensions.iter().map(|d| col(d.as_str())).collect();
+    with_key
+        .join(fm, keys.clone(), keys, JoinArgs::new(JoinType::Left))
+        .select(cols)
+        .sort_by_exprs(
+            sort_by,
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::MeasurePlan;
+
+    fn table(totals: &[&str]) -> TablePlan {
+        TablePlan {
+            name: "t".into(),
+            title: None,
+            source: "s".into(),
+            dimensions: vec!["sex".into(), "nat".into()],
+            sex: Some("sex".into()),
+            totals: totals.iter().map(|s| s.to_string()).collect(),
+            measures: vec![
+                MeasurePlan {
+                    name: "n".into(),
+                    agg: Aggregate::Count,
+                    column: None,
+                },
+                MeasurePlan {
+                    name: "w".into(),
+                    agg: Aggregate::Sum,
+                    column: Some("w".into()),
+                },
+            ],
+            filter: None,
+        }
+    }
+
+    fn rows(out: &DataFrame) -> Vec<String> {
+        (0..out.height())
+            .map(|i| {
+                let row = out.get_row(i).unwrap();
+                row.0
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sex_is_completed_and_totalled() {
+        let df = df!(
+            "sex" => ["F", "F", "M", "_U", "F"],
+            "nat" => ["SEN", "SEN", "SEN", "MLI", "MLI"],
+            "w" => [1.0, 2.0, 0.5, 1.0, 3.0]
+        )
+        .unwrap();
+        let out = tabulate(&df, &table(&["nat"])).unwrap();
+        assert_eq!(
+            rows(&out),
+            vec![
+                "\"F\" \"MLI\" 1 3.0 null null",
+                "\"F\" \"SEN\" 2 3.0 null null",
+                "\"F\" \"_T\" 3 6.0 null null",
+                "\"M\" \"MLI\" 0 0.0 null null",
+                "\"M\" \"SEN\" 1 0.5 null null",
+                "\"M\" \"_T\" 1 0.5 null null",
+                "\"_T\" \"MLI\" 2 4.0 100.0 0.0",
+                "\"_T\" \"SEN\" 3 3.5 66.666667 50.0",
+                "\"_T\" \"_T\" 5 7.5 75.0 33.333333",
+                "\"_U\" \"MLI\" 1 1.0 null null",
+                "\"_U\" \"SEN\" 0 0.0 null null",
+                "\"_U\" \"_T\" 1 1.0 null null",
+            ]
+        );
+    }
+
+    #[test]
+    fn sex_ratio_is_empty_without_women() {
+        let df = df!("sex" => ["M", "M"], "nat" => ["SEN", "SEN"], "w" => [1.0, 1.0]).unwrap();
+        let out = tabulate(&df, &table(&[])).unwrap();
+        let t = out
+            .clone()
+            .lazy()
+            .filter(col("sex").eq(lit("_T")))
+            .collect()
+            .unwrap();
+        assert_eq!(t.column(SEX_RATIO).unwrap().f64().unwrap().get(0), None);
+        assert_eq!(
+            t.column(PCT_FEMALE).unwrap().f64().unwrap().get(0),
+            Some(0.0)
+        );
+    }
+}
