@@ -292,13 +292,23 @@ fn parse_text(
     let mut rejected = Vec::new();
     let mut rows = 0u64;
     let mut last: Option<(u64, usize)> = None;
+    let bytes = body.as_bytes();
+    let (mut counted_lines, mut counted_to) = (0u64, 0usize);
     for (i, record) in records.enumerate() {
         let record =
             record.map_err(|e| input_error(line_offset as usize + 1, format!("CSV error: {e}")))?;
         let Some(pos) = record.position() else {
             continue;
         };
-        let line = pos.line() + line_offset;
+        // The csv crate's own line counter lags by one after CRLF endings, so lines are counted
+        // here from byte offsets: 1 + the newlines before the record's first byte.
+        let mut begin = pos.byte() as usize;
+        while matches!(bytes.get(begin), Some(b'\r' | b'\n')) {
+            begin += 1;
+        }
+        counted_lines += newlines(&bytes[counted_to..begin.max(counted_to)]);
+        counted_to = counted_to.max(begin);
+        let line = counted_lines + 1 + line_offset;
         rows += 1;
         last = Some((line, pos.byte() as usize));
         let reject = |rule: &str, message: String| Rejection {
@@ -376,6 +386,10 @@ fn parse_text(
         rejected,
         rows,
     })
+}
+
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
 }
 
 fn joined(record: &csv::StringRecord, delimiter: u8) -> String {

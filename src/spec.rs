@@ -358,6 +358,26 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan> {
     .resolve(spec, crate::sha256_hex(&bytes), overrides)
 }
 
+/// `pipelines/../out` -> `out`: paths in reports and manifests read as a person would write them.
+fn clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        PathBuf::from(".")
+    } else {
+        out.iter().collect()
+    }
+}
+
 struct Resolver<'a> {
     path: &'a Path,
     text: &'a str,
@@ -541,7 +561,7 @@ impl Resolver<'_> {
         if p.is_absolute() {
             p.to_path_buf()
         } else {
-            self.base.join(p)
+            clean(&self.base.join(p))
         }
     }
 
@@ -962,10 +982,9 @@ impl Resolver<'_> {
             });
         }
         if outputs.is_empty() {
-            let dir = overrides
-                .output
-                .clone()
-                .unwrap_or_else(|| self.base.join("..").join("out").join(spec.name.get_ref()));
+            let dir = overrides.output.clone().unwrap_or_else(|| {
+                clean(&self.base.join("..").join("out").join(spec.name.get_ref()))
+            });
             outputs.push(OutputPlan {
                 name: spec.name.get_ref().clone(),
                 dir,
