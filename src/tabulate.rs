@@ -37,10 +37,10 @@ fn aggregations(table: &TablePlan) -> Vec<Expr> {
 
 fn aggregate(lf: LazyFrame, keys: &[String], aggs: &[Expr]) -> LazyFrame {
     if keys.is_empty() {
-        lf.select(aggs.to_vec())
+        lf.select(aggs)
     } else {
         lf.group_by(keys.iter().map(|k| col(k.as_str())).collect::<Vec<_>>())
-            .agg(aggs.to_vec())
+            .agg(aggs)
     }
 }
 

@@ -1,0 +1,316 @@
+//! Bad input gives a clear error or a quarantine entry, never a panic.
+
+use std::path::PathBuf;
+
+use crate::common::*;
+
+const SCHEMA: &str = r#"{"fields": [
+  {"name": "id", "type": "string", "constraints": {"required": true, "unique": true}},
+  {"name": "sexe", "type": "string"},
+  {"name": "n", "type": "integer", "constraints": {"minimum": 0}}
+]}"#;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// A small pipeline over `data.csv` with the given dialect lines.
+    fn new(dialect: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("schema.json"), SCHEMA).unwrap();
+        let pipeline = format!(
+            r#"name = "mini"
+max_rejected = 1.0
+
+[[source]]
+name = "data"
+path = "data.csv"
+schema = "schema.json"
+
+[source.dialect]
+{dialect}
+
+[[harmonize]]
+source = "data"
+column = "sexe"
+codelist = "sex"
+into = "sex"
+
+[[table]]
+name = "t"
+source = "data"
+dimensions = ["sex"]
+measures = [{{ name = "n", agg = "count" }}]
+
+[[output]]
+dir = "out"
+"#
+        );
+        std::fs::write(dir.path().join("pipeline.toml"), pipeline).unwrap();
+        Fixture { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn data(&self, bytes: &[u8]) -> &Self {
+        std::fs::write(self.path("data.csv"), bytes).unwrap();
+        self
+    }
+
+    fn pipeline(&self, text: &str) -> &Self {
+        std::fs::write(self.path("pipeline.toml"), text).unwrap();
+        self
+    }
+
+    fn run(&self) -> assert_cmd::assert::Assert {
+        marsad()
+            .args(["-q", "run"])
+            .arg(self.path("pipeline.toml"))
+            .assert()
+    }
+
+    fn quarantine(&self) -> Vec<std::collections::HashMap<String, String>> {
+        csv_rows(&self.path("out/quarantine/quarantine.csv"))
+    }
+
+    fn stderr(&self, code: i32) -> String {
+        let out = self.run().code(code).get_output().clone();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!text.contains("panicked"), "{text}");
+        text
+    }
+}
+
+fn rules(q: &[std::collections::HashMap<String, String>]) -> Vec<String> {
+    q.iter()
+        .map(|r| format!("{} {} {}", r["line"], r["rule"], r["column"]))
+        .collect()
+}
+
+#[test]
+fn ragged_blank_and_unterminated_rows_are_quarantined_with_their_lines() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    f.data(b"id;sexe;n\na1;F;1\na2;M\na3;F;3;extra\n;;\na4;\"F\nM\";4\na5;H;5\na6;F;\"6\n")
+        .run()
+        .success();
+    let q = f.quarantine();
+    assert_eq!(
+        rules(&q),
+        vec![
+            "3 missing-cell ",
+            "4 extra-cell ",
+            "5 blank-row ",
+            "6 codelist:sex sexe",
+            "9 unterminated-quote "
+        ]
+    );
+    // line 6 holds a quoted field with an embedded newline; the row after it is on line 8
+    let m = manifest(&f.path("out"));
+    assert_eq!(m["sources"][0]["rows_in"], 7);
+    assert_eq!(m["sources"][0]["rows_valid"], 2);
+    assert_eq!(m["sources"][0]["rows_rejected"], 5);
+}
+
+#[test]
+fn invalid_utf8_in_a_file_declared_utf8_names_the_line() {
+    let f = Fixture::new("delimiter = \";\"\nencoding = \"utf-8\"");
+    f.data(b"id;sexe;n\na1;F;1\na2;F\xe9minin;2\n");
+    let err = f.stderr(3);
+    assert!(err.contains("data.csv:3:"), "{err}");
+    assert!(err.contains("not valid UTF-8"), "{err}");
+    assert!(err.contains("windows-1252"), "{err}");
+}
+
+#[test]
+fn windows_1252_bom_crlf_and_tabs_are_read() {
+    let f = Fixture::new("delimiter = \"\\t\"\nencoding = \"auto\"");
+    f.data(b"id\tsexe\tn\r\na1\tF\xe9minin\t1\r\na2\tHomme\t2\r\n")
+        .run()
+        .success();
+    let t = parquet(&f.path("out/tables/t.parquet"));
+    assert_eq!(cell(&t, &[("sex", "F")], "n"), 1.0);
+    assert_eq!(cell(&t, &[("sex", "M")], "n"), 1.0);
+    let g = Fixture::new("delimiter = \",\"\nencoding = \"utf-8\"");
+    g.data("\u{feff}id,sexe,n\r\na1,أنثى,1\r\n".as_bytes())
+        .run()
+        .success();
+    let t = parquet(&g.path("out/tables/t.parquet"));
+    assert_eq!(cell(&t, &[("sex", "F")], "n"), 1.0);
+}
+
+#[test]
+fn preamble_lines_are_skipped_and_lines_still_count_from_the_file_start() {
+    let f = Fixture::new("delimiter = \",\"\nskip_lines = 3");
+    f.data(b"Extracted from somewhere,,\nDate: 2015,,\n,,\nid,sexe,n\na1,F,1\na2,F,-1\n")
+        .run()
+        .success();
+    assert_eq!(rules(&f.quarantine()), vec!["6 minimum n"]);
+}
+
+#[test]
+fn empty_file_is_an_error() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    f.data(b"");
+    let err = f.stderr(3);
+    assert!(err.contains("data.csv:1:"), "{err}");
+    assert!(err.contains("empty"), "{err}");
+}
+
+#[test]
+fn header_only_file_gives_empty_but_complete_tables() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    f.data(b"id;sexe;n\n").run().success();
+    let m = manifest(&f.path("out"));
+    assert_eq!(m["sources"][0]["rows_in"], 0);
+    let t = parquet(&f.path("out/tables/t.parquet"));
+    assert_eq!(strings(&t, "sex"), vec!["F", "M", "_T", "_U"]);
+    assert!(numbers(&t, "n").iter().all(|n| *n == 0.0));
+}
+
+#[test]
+fn missing_file_is_an_error_naming_it() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    let err = f.stderr(3);
+    assert!(err.contains("data.csv"), "{err}");
+    assert!(err.contains("cannot read"), "{err}");
+    let err = String::from_utf8_lossy(
+        &marsad()
+            .args(["run"])
+            .arg(f.path("pipeline.toml"))
+            .args(["--input", "data=/nonexistent/file.csv"])
+            .assert()
+            .code(3)
+            .get_output()
+            .stderr,
+    )
+    .into_owned();
+    assert!(err.contains("/nonexistent/file.csv"), "{err}");
+}
+
+#[test]
+fn header_that_does_not_match_the_schema_lists_the_columns() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    f.data(b"id;sex;n;n;\na1;F;1;1;\n");
+    let err = f.stderr(3);
+    for expected in [
+        "extra-label: `sex`",
+        "missing-label: the schema field `sexe`",
+        "duplicate-label: `n`",
+        "blank-label: column 5",
+    ] {
+        assert!(err.contains(expected), "missing `{expected}` in {err}");
+    }
+}
+
+#[test]
+fn unknown_toml_key_points_at_the_line() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    f.data(b"id;sexe;n\n");
+    let text = std::fs::read_to_string(f.path("pipeline.toml")).unwrap();
+    f.pipeline(&text.replace(
+        "max_rejected = 1.0",
+        "max_rejected = 1.0\nmax_rejeted = 0.1",
+    ));
+    let err = f.stderr(2);
+    assert!(err.contains("pipeline.toml:3:1"), "{err}");
+    assert!(err.contains("max_rejeted"), "{err}");
+}
+
+#[test]
+fn wrong_types_and_undefined_references_point_at_the_line() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    f.data(b"id;sexe;n\n");
+    let text = std::fs::read_to_string(f.path("pipeline.toml")).unwrap();
+    f.pipeline(&text.replace("max_rejected = 1.0", "max_rejected = \"high\""));
+    let err = f.stderr(2);
+    assert!(err.contains("pipeline.toml:2:"), "{err}");
+    f.pipeline(&text.replace(r#"dimensions = ["sex"]"#, r#"dimensions = ["sexx"]"#));
+    let err = f.stderr(2);
+    assert!(err.contains("pipeline.toml:21:"), "{err}");
+    assert!(err.contains("no column `sexx`"), "{err}");
+    f.pipeline(&text.replace(r#"codelist = "sex""#, r#"codelist = "gender""#));
+    let err = f.stderr(2);
+    assert!(err.contains("pipeline.toml:15:"), "{err}");
+    assert!(err.contains("unknown code list `gender`"), "{err}");
+    f.pipeline(&text.replace("source = \"data\"\ncolumn", "source = \"dta\"\ncolumn"));
+    let err = f.stderr(2);
+    assert!(err.contains("no [[source]] is named `dta`"), "{err}");
+}
+
+#[test]
+fn too_many_rejections_fail_the_run_and_keep_the_last_good_dataset() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    f.data(b"id;sexe;n\na1;F;1\na2;M;2\n").run().success();
+    let good = std::fs::read(f.path("out/tables/t.parquet")).unwrap();
+    let text = std::fs::read_to_string(f.path("pipeline.toml")).unwrap();
+    f.pipeline(&text.replace("max_rejected = 1.0", "max_rejected = 0.1"));
+    f.data(b"id;sexe;n\na1;F;1\na2;X;2\n");
+    let err = f.stderr(4);
+    assert!(err.contains("1 of 2 rows rejected"), "{err}");
+    // the published dataset is untouched; the rejected run's quarantine sits beside it
+    assert_eq!(std::fs::read(f.path("out/tables/t.parquet")).unwrap(), good);
+    let q = csv_rows(&f.path("out.rejected/quarantine/quarantine.csv"));
+    assert_eq!(rules(&q), vec!["3 codelist:sex sexe"]);
+    assert_eq!(manifest(&f.path("out.rejected"))["status"], "rejected");
+    assert!(!f.path("out.rejected/tables").exists());
+    // nothing half-written is left behind
+    let leftovers: Vec<_> = std::fs::read_dir(f.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn numeric_sex_codes_only_when_the_pipeline_declares_them() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    f.data(b"id;sexe;n\na1;1;1\na2;2;2\n").run().success();
+    assert_eq!(
+        rules(&f.quarantine()),
+        vec!["2 codelist:sex sexe", "3 codelist:sex sexe"]
+    );
+    let text = std::fs::read_to_string(f.path("pipeline.toml")).unwrap();
+    f.pipeline(&text.replace(
+        "into = \"sex\"",
+        "into = \"sex\"\nextra = { \"1\" = \"M\", \"2\" = \"F\" }",
+    ));
+    f.run().success();
+    assert!(f.quarantine().is_empty());
+    let t = parquet(&f.path("out/tables/t.parquet"));
+    assert_eq!(cell(&t, &[("sex", "M")], "n"), 1.0);
+}
+
+#[test]
+fn unknown_values_can_be_kept_as_unknown() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    let text = std::fs::read_to_string(f.path("pipeline.toml")).unwrap();
+    f.pipeline(&text.replace("into = \"sex\"", "into = \"sex\"\nunknown = \"_U\""));
+    f.data(b"id;sexe;n\na1;X;1\na2;F;2\n").run().success();
+    assert!(f.quarantine().is_empty());
+    let t = parquet(&f.path("out/tables/t.parquet"));
+    assert_eq!(cell(&t, &[("sex", "_U")], "n"), 1.0);
+    let m = manifest(&f.path("out"));
+    assert_eq!(m["sources"][0]["unmapped"][0]["raw_value"], "X");
+    assert_eq!(m["sources"][0]["unmapped"][0]["given"], "_U");
+}
+
+#[test]
+fn a_broken_schema_is_a_configuration_error() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    f.data(b"id;sexe;n\n");
+    std::fs::write(
+        f.path("schema.json"),
+        "{\"fields\": [{\"name\": \"id\", \"type\": \"datetime\"}]}",
+    )
+    .unwrap();
+    let err = f.stderr(2);
+    assert!(err.contains("schema.json"), "{err}");
+    assert!(err.contains("datetime"), "{err}");
+    std::fs::write(f.path("schema.json"), "{\"fields\": [").unwrap();
+    let err = f.stderr(2);
+    assert!(err.contains("schema.json"), "{err}");
+}

@@ -1,0 +1,195 @@
+//! Shared helpers: run the binary in a scratch folder and read back what it wrote.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use polars::prelude::*;
+
+pub fn marsad() -> Command {
+    let mut cmd = Command::cargo_bin("marsad").expect("the marsad binary is built");
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// The shared real-data folder that sits beside the clone (as in CI).
+pub fn shared(path: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/real_data")
+        .join(path);
+    assert!(
+        p.exists(),
+        "{} is missing: the tests expect ../shared beside the clone",
+        p.display()
+    );
+    p
+}
+
+/// Run a shipped pipeline into a fresh temporary folder; returns the folder.
+pub fn run_pipeline(name: &str, extra: &[&str]) -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    marsad()
+        .args(["-q", "run"])
+        .arg(repo(&format!("pipelines/{name}.toml")))
+        .arg("--output")
+        .arg(out.path())
+        .args(extra)
+        .assert()
+        .success();
+    out
+}
+
+pub fn parquet(path: &Path) -> DataFrame {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ParquetReader::new(file).finish().unwrap()
+}
+
+pub fn metadata(path: &Path) -> Vec<(String, String)> {
+    let file = std::fs::File::open(path).unwrap();
+    let mut reader = ParquetReader::new(file);
+    let md = reader.get_metadata().unwrap();
+    md.key_value_metadata
+        .iter()
+        .flatten()
+        .map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default()))
+        .collect()
+}
+
+pub fn manifest(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn strings(df: &DataFrame, column: &str) -> Vec<String> {
+    let c = df.column(column).unwrap().cast(&DataType::String).unwrap();
+    c.str()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect()
+}
+
+pub fn numbers(df: &DataFrame, column: &str) -> Vec<f64> {
+    let c = df.column(column).unwrap().cast(&DataType::Float64).unwrap();
+    c.f64()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect()
+}
+
+/// Rows of a table as maps from column to text, for readable lookups.
+pub fn filter(df: &DataFrame, conditions: &[(&str, &str)]) -> DataFrame {
+    let mut lf = df.clone().lazy();
+    for (c, v) in conditions {
+        lf = lf.filter(col(*c).cast(DataType::String).eq(lit(*v)));
+    }
+    lf.collect().unwrap()
+}
+
+/// The single value of `measure` in the row matching `conditions`.
+pub fn cell(df: &DataFrame, conditions: &[(&str, &str)], measure: &str) -> f64 {
+    let rows = filter(df, conditions);
+    assert_eq!(
+        rows.height(),
+        1,
+        "expected one row for {conditions:?}, got {}",
+        rows.height()
+    );
+    numbers(&rows, measure)[0]
+}
+
+/// Read a CSV the test's own way (csv crate), as a check independent of marsad's reader.
+pub fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Every `_T` row equals the sum of the other sex rows, for every combination and measure.
+pub fn assert_sex_totals(df: &DataFrame, sex: &str, others: &[&str], measures: &[&str]) {
+    let keys: Vec<Expr> = others.iter().map(|k| col(*k)).collect();
+    let mut aggs = Vec::new();
+    for m in measures {
+        let v = col(*m).cast(DataType::Float64);
+        aggs.push(
+            v.clone()
+                .filter(col(sex).eq(lit("_T")))
+                .sum()
+                .alias(format!("{m}_t")),
+        );
+        aggs.push(
+            v.filter(col(sex).neq(lit("_T")))
+                .sum()
+                .alias(format!("{m}_parts")),
+        );
+        aggs.push(col(sex).eq(lit("_T")).sum().alias(format!("{m}_n_t")));
+    }
+    let sums = df
+        .clone()
+        .lazy()
+        .group_by(keys)
+        .agg(aggs)
+        .collect()
+        .unwrap();
+    assert!(sums.height() > 0);
+    for m in measures {
+        let t = numbers(&sums, &format!("{m}_t"));
+        let p = numbers(&sums, &format!("{m}_parts"));
+        let n = numbers(&sums, &format!("{m}_n_t"));
+        for i in 0..t.len() {
+            assert_eq!(n[i], 1.0, "exactly one _T row per combination");
+            assert!(
+                (t[i] - p[i]).abs() < 1e-6,
+                "{m}: _T {} != F + M + _U {}",
+                t[i],
+                p[i]
+            );
+        }
+    }
+}
+
+/// For a dimension with a total, the `_T` row equals the sum of the other rows.
+pub fn assert_dimension_total(df: &DataFrame, dim: &str, dims: &[&str], measure: &str) {
+    let keys: Vec<Expr> = dims
+        .iter()
+        .filter(|d| **d != dim)
+        .map(|k| col(*k))
+        .collect();
+    let v = col(measure).cast(DataType::Float64);
+    let sums = df
+        .clone()
+        .lazy()
+        .group_by(keys)
+        .agg([
+            v.clone()
+                .filter(col(dim).eq(lit("_T")))
+                .sum()
+                .alias("__total"),
+            v.filter(col(dim).neq(lit("_T"))).sum().alias("__parts"),
+        ])
+        .collect()
+        .unwrap();
+    let (t, p) = (numbers(&sums, "__total"), numbers(&sums, "__parts"));
+    assert!(!t.is_empty());
+    for i in 0..t.len() {
+        assert!(
+            (t[i] - p[i]).abs() < 1e-6,
+            "{dim}: total {} != sum of parts {}",
+            t[i],
+            p[i]
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real `marsad` binary on real files, asserting on what it writes.
+
+mod bad_input;
+mod cli;
+mod common;
+mod pipelines;

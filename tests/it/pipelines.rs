@@ -1,0 +1,419 @@
+//! The shipped pipelines, run end to end on the shipped and shared data.
+
+use crate::common::*;
+
+const PERMITS_TABLE: &str = "tables/titres_sexe_nationalite_region_age.parquet";
+
+#[test]
+fn permits_quarantine_holds_exactly_the_bad_rows() {
+    let out = run_pipeline("titres_sejour", &[]);
+    let expected = csv_rows(&repo("sample_data/permits/expected_rejects.csv"));
+    let got = csv_rows(&out.path().join("quarantine/quarantine.csv"));
+    let key = |line: &str, column: &str| format!("{line}:{column}");
+    let mut want: Vec<String> = expected
+        .iter()
+        .map(|r| key(&r["line"], &r["column"]))
+        .collect();
+    let mut have: Vec<String> = got.iter().map(|r| key(&r["line"], &r["column"])).collect();
+    want.sort();
+    have.sort();
+    assert_eq!(have, want);
+    for e in &expected {
+        let g = got
+            .iter()
+            .find(|g| g["line"] == e["line"] && g["column"] == e["column"])
+            .unwrap();
+        assert_eq!(
+            g["raw_value"], e["raw_value"],
+            "raw value on line {}",
+            e["line"]
+        );
+        assert_eq!(g["source"], "titres");
+        assert!(g["file"].ends_with("titres_sejour_2024.csv"));
+        let rule = match e["defect"].as_str() {
+            "sexe_inconnu" => vec!["codelist:sex"],
+            "annee_non_numerique" => vec!["type"],
+            "annee_impossible" => vec!["minimum", "maximum"],
+            "nationalite_inconnue" => vec!["codelist:country"],
+            "ligne_incomplete" => vec!["missing-cell"],
+            other => panic!("unknown defect {other}"),
+        };
+        assert!(
+            rule.contains(&g["rule"].as_str()),
+            "line {}: rule {} for {}",
+            e["line"],
+            g["rule"],
+            e["defect"]
+        );
+        assert!(!g["message"].is_empty());
+    }
+    // the same rows, as Parquet
+    let q = parquet(&out.path().join("quarantine/quarantine.parquet"));
+    assert_eq!(q.height(), expected.len());
+}
+
+#[test]
+fn permits_rows_are_conserved_and_recorded() {
+    let out = run_pipeline("titres_sejour", &[]);
+    let m = manifest(out.path());
+    let s = &m["sources"][0];
+    assert_eq!(s["rows_in"], 3000);
+    assert_eq!(s["rows_valid"], 2970);
+    assert_eq!(s["rows_rejected"], 30);
+    assert_eq!(s["conserved"], true);
+    assert_eq!(s["files"][0]["encoding"], "windows-1252");
+    assert_eq!(m["status"], "published");
+    for stage in [
+        "ingest",
+        "validate",
+        "harmonize",
+        "tabulate",
+        "publish",
+        "total",
+    ] {
+        assert!(m["timings_ms"][stage].is_u64(), "timing for {stage}");
+    }
+    let files = m["outputs"][0]["files"].as_array().unwrap();
+    let table = files.iter().find(|f| f["path"] == PERMITS_TABLE).unwrap();
+    let bytes = std::fs::read(out.path().join(PERMITS_TABLE)).unwrap();
+    assert_eq!(table["sha256"], marsad::sha256_hex(&bytes));
+    assert_eq!(
+        table["rows"],
+        parquet(&out.path().join(PERMITS_TABLE)).height()
+    );
+    let failures = s["failures"].as_array().unwrap();
+    let sexe = failures
+        .iter()
+        .find(|f| f["rule"] == "codelist:sex")
+        .unwrap();
+    assert_eq!(sexe["rows"], 6);
+    let unmapped = s["unmapped"].as_array().unwrap();
+    assert!(unmapped
+        .iter()
+        .any(|u| u["raw_value"] == "QQQ" && u["rows"] == 3));
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(
+        report.contains("rows in: 3000, valid: 2970, rejected: 30"),
+        "{report}"
+    );
+    assert!(report.contains("`Narnia`"));
+}
+
+#[test]
+fn permits_table_totals_add_up_and_unknown_sex_is_kept() {
+    let out = run_pipeline("titres_sejour", &[]);
+    let t = parquet(&out.path().join(PERMITS_TABLE));
+    let dims = ["sex", "nationality", "region", "groupe_age"];
+    assert_sex_totals(
+        &t,
+        "sex",
+        &["nationality", "region", "groupe_age"],
+        &["titres", "poids"],
+    );
+    for d in ["nationality", "region", "groupe_age"] {
+        assert_dimension_total(&t, d, &dims, "titres");
+        assert_dimension_total(&t, d, &dims, "poids");
+    }
+    let all = [
+        ("nationality", "_T"),
+        ("region", "_T"),
+        ("groupe_age", "_T"),
+    ];
+    let total = |sex: &str| {
+        let mut c = all.to_vec();
+        c.push(("sex", sex));
+        cell(&t, &c, "titres")
+    };
+    assert_eq!(total("_T"), 2970.0);
+    // 20 valid rows have an empty sexe: unknown, kept, not dropped
+    assert_eq!(total("_U"), 20.0);
+    assert_eq!(total("F") + total("M") + total("_U"), 2970.0);
+
+    // Independent recount from the raw file for one cell: Senegalese women in Rabat-Salé-Kénitra.
+    let grand = filter(
+        &t,
+        &[
+            ("sex", "_T"),
+            ("nationality", "_T"),
+            ("region", "_T"),
+            ("groupe_age", "_T"),
+        ],
+    );
+    let pct = numbers(&grand, "pct_female")[0];
+    let ratio = numbers(&grand, "sex_ratio")[0];
+    let (f, m) = (total("F"), total("M"));
+    assert!((pct - f / (f + m) * 100.0).abs() < 1e-9);
+    assert!((ratio - m / f * 100.0).abs() < 1e-9);
+    // gender columns only on _T rows
+    let women = filter(&t, &[("sex", "F")]);
+    assert!(numbers(&women, "pct_female").iter().all(|v| v.is_nan()));
+    // age groups are SDMX-style codes
+    let groups = strings(&t, "groupe_age");
+    assert!(
+        groups
+            .iter()
+            .all(|g| g == "_T" || g == "_U" || g.starts_with('Y')),
+        "{groups:?}"
+    );
+    assert!(groups.iter().any(|g| g == "Y25T29"));
+    // the Parquet files carry their provenance
+    let md = metadata(&out.path().join(PERMITS_TABLE));
+    let get = |k: &str| {
+        md.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let pipeline = std::fs::read(repo("pipelines/titres_sejour.toml")).unwrap();
+    assert_eq!(get("marsad.pipeline"), "titres_sejour");
+    assert_eq!(get("marsad.pipeline_sha256"), marsad::sha256_hex(&pipeline));
+    assert_eq!(get("marsad.version"), env!("CARGO_PKG_VERSION"));
+    assert_eq!(get("marsad.run_id").len(), 16);
+    let data = std::fs::read(repo("sample_data/permits/titres_sejour_2024.csv")).unwrap();
+    assert!(get("marsad.sources").contains(&marsad::sha256_hex(&data)));
+    assert!(get("marsad.sources").contains("titres_sejour.json"));
+}
+
+#[test]
+fn permits_table_matches_an_independent_count() {
+    // Recount Senegalese (any spelling) women, all regions and ages, straight from the raw file.
+    let out = run_pipeline("titres_sejour", &[]);
+    let t = parquet(&out.path().join(PERMITS_TABLE));
+    let got = cell(
+        &t,
+        &[
+            ("sex", "F"),
+            ("nationality", "SEN"),
+            ("region", "_T"),
+            ("groupe_age", "_T"),
+        ],
+        "titres",
+    );
+    let bytes = std::fs::read(repo("sample_data/permits/titres_sejour_2024.csv")).unwrap();
+    let text: String = bytes.iter().map(|&b| b as char).collect(); // Latin-1 view is enough here
+    let bad: Vec<String> = csv_rows(&repo("sample_data/permits/expected_rejects.csv"))
+        .iter()
+        .map(|r| r["line"].clone())
+        .collect();
+    let mut n = 0;
+    for (i, line) in text.lines().enumerate().skip(1) {
+        if bad.contains(&(i + 1).to_string()) {
+            continue;
+        }
+        let f: Vec<&str> = line.split(';').collect();
+        let sexe = f[2].trim().to_lowercase();
+        let nat = f[4].trim().to_lowercase();
+        let woman = matches!(sexe.as_str(), "f" | "femme" | "f\u{e9}minin");
+        let senegal = [
+            "sen",
+            "s\u{e9}n\u{e9}gal",
+            "senegal",
+            "s\u{e9}n\u{e9}galaise",
+            "s\u{e9}n\u{e9}galais",
+        ]
+        .contains(&nat.as_str());
+        if woman && senegal {
+            n += 1;
+        }
+    }
+    assert!(n > 0);
+    assert_eq!(got, n as f64);
+}
+
+#[test]
+fn reruns_write_the_same_bytes() {
+    let a = run_pipeline("titres_sejour", &[]);
+    let b = run_pipeline("titres_sejour", &[]);
+    for f in [
+        PERMITS_TABLE,
+        "tables/titres_sexe_motif.parquet",
+        "quarantine/quarantine.parquet",
+        "quarantine/quarantine.csv",
+    ] {
+        let x = std::fs::read(a.path().join(f)).unwrap();
+        let y = std::fs::read(b.path().join(f)).unwrap();
+        assert!(x == y, "{f} differs between two runs on the same input");
+    }
+}
+
+#[test]
+fn unhcr_sex_totals_match_the_files_own_totals() {
+    let out = run_pipeline("unhcr_maroc", &[]);
+    let m = manifest(out.path());
+    assert_eq!(m["sources"][0]["rows_in"], 2947);
+    assert_eq!(m["sources"][0]["rows_rejected"], 0);
+    let t = parquet(&out.path().join("tables/unhcr_sexe_origine_asile.parquet"));
+    let dims = ["year", "sex", "origin", "asylum"];
+    assert_sex_totals(&t, "sex", &["year", "origin", "asylum"], &["persons"]);
+    assert_dimension_total(&t, "origin", &dims, "persons");
+    assert_dimension_total(&t, "asylum", &dims, "persons");
+
+    let rows = csv_rows(&repo(
+        "sample_data/unhcr/demographics_2001_2025_morocco.csv",
+    ));
+    for year in ["2001", "2012", "2025"] {
+        let sum = |c: &str| -> f64 {
+            rows.iter()
+                .filter(|r| r["year"] == year)
+                .map(|r| r[c].parse::<f64>().unwrap())
+                .sum()
+        };
+        let at = |sex: &str| {
+            cell(
+                &t,
+                &[
+                    ("year", year),
+                    ("sex", sex),
+                    ("origin", "_T"),
+                    ("asylum", "_T"),
+                ],
+                "persons",
+            )
+        };
+        assert_eq!(at("F"), sum("f_total"), "F in {year}");
+        assert_eq!(at("M"), sum("m_total"), "M in {year}");
+        assert_eq!(at("_T"), sum("total"), "_T in {year}");
+        assert_eq!(
+            at("_U"),
+            sum("total") - sum("f_total") - sum("m_total"),
+            "_U in {year}"
+        );
+    }
+    // Morocco as asylum country in 2025, refugees from Syria: check one cell against the file.
+    let syr: f64 = rows
+        .iter()
+        .filter(|r| r["year"] == "2025" && r["coo_iso"] == "SYR" && r["coa_iso"] == "MAR")
+        .map(|r| r["f_total"].parse::<f64>().unwrap())
+        .sum();
+    assert!(syr > 0.0);
+    assert_eq!(
+        cell(
+            &t,
+            &[
+                ("year", "2025"),
+                ("sex", "F"),
+                ("origin", "SYR"),
+                ("asylum", "MAR")
+            ],
+            "persons"
+        ),
+        syr
+    );
+
+    let by_age = parquet(
+        &out.path()
+            .join("tables/unhcr_sexe_origine_asile_age.parquet"),
+    );
+    assert_sex_totals(
+        &by_age,
+        "sex",
+        &["year", "origin", "asylum", "age_group"],
+        &["persons"],
+    );
+    let bands = strings(&by_age, "age_group");
+    for b in ["Y0T4", "Y5T11", "Y12T17", "Y18T59", "Y_GE60", "_U", "_T"] {
+        assert!(bands.iter().any(|x| x == b), "age group {b}");
+    }
+}
+
+#[test]
+fn unhcr_global_2025_file_through_input_override() {
+    let out = run_pipeline(
+        "unhcr_maroc",
+        &[
+            "--input",
+            &format!(
+                "unhcr={}",
+                shared("unhcr_demographics/demographics_2025.csv").display()
+            ),
+        ],
+    );
+    let m = manifest(out.path());
+    assert_eq!(m["sources"][0]["rows_in"], 20771);
+    assert_eq!(m["sources"][0]["rows_valid"], 20771);
+    let t = parquet(&out.path().join("tables/unhcr_sexe_origine_asile.parquet"));
+    let rows = csv_rows(&shared("unhcr_demographics/demographics_2025.csv"));
+    let sum = |c: &str| -> f64 { rows.iter().map(|r| r[c].parse::<f64>().unwrap()).sum() };
+    let at = |sex: &str| {
+        cell(
+            &t,
+            &[
+                ("year", "2025"),
+                ("sex", sex),
+                ("origin", "_T"),
+                ("asylum", "_T"),
+            ],
+            "persons",
+        )
+    };
+    assert_eq!(at("F"), sum("f_total"));
+    assert_eq!(at("M"), sum("m_total"));
+    assert_eq!(at("_T"), sum("total"));
+    // stateless people keep their explicit code
+    assert!(strings(&t, "origin").iter().any(|o| o == "XXA"));
+}
+
+#[test]
+fn undesa_morocco_figures_match_the_source_note() {
+    let out = run_pipeline("undesa_maroc", &[]);
+    let to = parquet(&out.path().join("tables/stock_vers_maroc.parquet"));
+    assert_sex_totals(&to, "sex_code", &["t", "origin"], &["migrants"]);
+    assert_dimension_total(&to, "origin", &["t", "sex_code", "origin"], "migrants");
+    // figures quoted in sample_data/undesa/SOURCE.md
+    assert_eq!(
+        cell(
+            &to,
+            &[("t", "2020"), ("sex_code", "M"), ("origin", "FRA")],
+            "migrants"
+        ),
+        19575.0
+    );
+    assert_eq!(
+        cell(
+            &to,
+            &[("t", "2020"), ("sex_code", "F"), ("origin", "FRA")],
+            "migrants"
+        ),
+        18488.0
+    );
+    assert_eq!(
+        cell(
+            &to,
+            &[("t", "2020"), ("sex_code", "_T"), ("origin", "FRA")],
+            "migrants"
+        ),
+        38063.0
+    );
+    let from = parquet(&out.path().join("tables/stock_depuis_maroc.parquet"));
+    assert_eq!(
+        cell(
+            &from,
+            &[("t", "2020"), ("sex_code", "M"), ("destination", "FRA")],
+            "migrants"
+        ),
+        543498.0
+    );
+    assert_eq!(
+        cell(
+            &from,
+            &[("t", "2020"), ("sex_code", "F"), ("destination", "FRA")],
+            "migrants"
+        ),
+        516420.0
+    );
+    assert_eq!(
+        cell(
+            &from,
+            &[("t", "2020"), ("sex_code", "M"), ("destination", "ESP")],
+            "migrants"
+        ),
+        430708.0
+    );
+    // A destination×origin pair with only one sex row in the file still shows both sexes (0 for the
+    // missing one), and the explicit non-ISO origin "XXX" (others) is kept.
+    assert!(strings(&to, "origin").iter().any(|o| o == "XXX"));
+    let sexes = strings(&to, "sex_code");
+    for s in ["F", "M", "_U", "_T"] {
+        assert!(sexes.iter().any(|x| x == s));
+    }
+}
