@@ -335,6 +335,33 @@ mod tests {
     }
 
     #[test]
+    fn weighted_count_sums_the_weights() {
+        let df =
+            df!("sex" => ["F", "F", "M"], "nat" => ["SEN", "SEN", "SEN"], "w" => [1.5, 2.0, 0.25])
+                .unwrap();
+        let mut t = table(&[]);
+        t.measures = vec![MeasurePlan {
+            name: "est".into(),
+            agg: Aggregate::WeightedCount,
+            column: Some("w".into()),
+        }];
+        let out = tabulate(&df, &t).unwrap();
+        let est = |sex: &str| {
+            let row = out
+                .clone()
+                .lazy()
+                .filter(col("sex").eq(lit(sex)))
+                .collect()
+                .unwrap();
+            row.column("est").unwrap().f64().unwrap().get(0).unwrap()
+        };
+        assert_eq!(est("F"), 3.5);
+        assert_eq!(est("M"), 0.25);
+        assert_eq!(est("_U"), 0.0);
+        assert_eq!(est("_T"), 3.75);
+    }
+
+    #[test]
     fn sex_ratio_is_empty_without_women() {
         let df = df!("sex" => ["M", "M"], "nat" => ["SEN", "SEN"], "w" => [1.0, 1.0]).unwrap();
         let out = tabulate(&df, &table(&[])).unwrap();

@@ -314,3 +314,36 @@ fn a_broken_schema_is_a_configuration_error() {
     let err = f.stderr(2);
     assert!(err.contains("schema.json"), "{err}");
 }
+
+#[test]
+fn a_glob_reads_every_file_and_the_quarantine_names_the_right_one() {
+    let f = Fixture::new("delimiter = \";\"\nheader = false");
+    let text = std::fs::read_to_string(f.path("pipeline.toml")).unwrap();
+    f.pipeline(&text.replace("path = \"data.csv\"", "path = \"data_*.csv\""));
+    std::fs::write(f.path("data_2024_01.csv"), b"a1;F;1\na2;M;2\n").unwrap();
+    std::fs::write(f.path("data_2024_02.csv"), b"b1;F;1\nb2;F;-5\nb3;M\n").unwrap();
+    f.run().success();
+    let q = f.quarantine();
+    assert_eq!(rules(&q), vec!["2 minimum n", "3 missing-cell "]);
+    assert!(
+        q.iter().all(|r| r["file"].ends_with("data_2024_02.csv")),
+        "{q:?}"
+    );
+    let m = manifest(&f.path("out"));
+    assert_eq!(m["sources"][0]["files"].as_array().unwrap().len(), 2);
+    assert_eq!(m["sources"][0]["rows_in"], 5);
+    assert_eq!(m["sources"][0]["rows_valid"], 3);
+    let t = parquet(&f.path("out/tables/t.parquet"));
+    assert_eq!(cell(&t, &[("sex", "F")], "n"), 2.0);
+    assert_eq!(cell(&t, &[("sex", "_T")], "n"), 3.0);
+}
+
+#[test]
+fn a_glob_that_matches_nothing_points_at_the_pipeline_line() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    let text = std::fs::read_to_string(f.path("pipeline.toml")).unwrap();
+    f.pipeline(&text.replace("path = \"data.csv\"", "path = \"nothing_*.csv\""));
+    let err = f.stderr(2);
+    assert!(err.contains("pipeline.toml:6:"), "{err}");
+    assert!(err.contains("no file matches"), "{err}");
+}
