@@ -9,9 +9,11 @@
 use polars::prelude::*;
 use serde::Serialize;
 
+use crate::codelist::{AgeScheme, CodeList, Suggestion};
 use crate::error::{EngineContext, Result};
 use crate::quarantine::{Quarantine, FILE, LINE, ROW};
-use crate::spec::{CheckPlan, DeriveKind, HarmonizePlan, SourcePlan, UnpivotPlan};
+use crate::spec::{CheckPlan, DeriveKind, DerivePlan, HarmonizePlan, SourcePlan, UnpivotPlan};
+use crate::tabulate::TOTAL;
 
 /// A raw value that no code list entry matched, for the run report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -20,8 +22,11 @@ pub struct Unmapped {
     pub codelist: String,
     pub raw_value: String,
     pub rows: u64,
-    /// The code it was given instead (`unknown = ...`), or none when the rows were rejected.
+    /// The code it was given instead (`unknown = ...`, or the fuzzy match the pipeline allowed),
+    /// or none when the rows were rejected.
     pub given: Option<String>,
+    /// The closest known spellings, for the statistician to accept under `[harmonize.extra]`.
+    pub suggestions: Vec<Suggestion>,
 }
 
 pub struct Harmonized {
@@ -35,16 +40,7 @@ pub fn harmonize(
     quarantine: &mut Quarantine,
 ) -> Result<Harmonized> {
     let context = || format!("harmonizing source `{}`", source.name);
-    let mut lf = valid.lazy();
-    for d in &source.derives {
-        let expr = match &d.kind {
-            DeriveKind::Expr(e) => e.clone(),
-            DeriveKind::FiveYearAgeGroup { age } => five_year_age_group(col(age.as_str())),
-        };
-        lf = lf.with_column(expr.alias(d.name.as_str()));
-    }
-    let mut df = lf.collect().at(context)?;
-
+    let mut df = derive(valid, &source.derives).at(context)?;
     if !source.checks.is_empty() {
         df = apply_checks(df, &source.checks, quarantine).at(context)?;
     }
@@ -57,6 +53,10 @@ pub fn harmonize(
         let (mapped, mut missing) = map_codes(df, h, quarantine)?;
         df = mapped;
         unmapped.append(&mut missing);
+    }
+    df = derive(df, &source.late_derives).at(context)?;
+    if !source.late_checks.is_empty() {
+        df = apply_checks(df, &source.late_checks, quarantine).at(context)?;
     }
     // A long row whose code failed takes its whole input row with it, so the row is either
     // published or quarantined, never half of each.
@@ -74,17 +74,82 @@ pub fn harmonize(
     })
 }
 
-/// UN five-year age groups as SDMX codes (`Y0T4` ... `Y80T84`, `Y_GE85`); a missing or negative
-/// age is `_U`, "not stated", so that it stays visible in every table.
-pub fn five_year_age_group(age: Expr) -> Expr {
+fn derive(df: DataFrame, derives: &[DerivePlan]) -> PolarsResult<DataFrame> {
+    let mut df = df;
+    for d in derives {
+        df = match &d.kind {
+            DeriveKind::Expr(e) => df
+                .lazy()
+                .with_column(e.clone().alias(d.name.as_str()))
+                .collect()?,
+            DeriveKind::AgeGroup { age, scheme } => df
+                .lazy()
+                .with_column(age_group(col(age.as_str()), *scheme).alias(d.name.as_str()))
+                .collect()?,
+            DeriveKind::Region { country, level } => {
+                let countries = CodeList::builtin("country").expect("country is embedded");
+                map_distinct(df, country, &d.name, |code| {
+                    Some(level.of(&countries, code))
+                })?
+            }
+        };
+    }
+    Ok(df)
+}
+
+/// Give `into` the value `f` returns for each distinct value of `column`, computed once per
+/// distinct value and joined back (a null stays null).
+fn map_distinct(
+    df: DataFrame,
+    column: &str,
+    into: &str,
+    f: impl Fn(&str) -> Option<String>,
+) -> PolarsResult<DataFrame> {
+    let key = col(column).cast(DataType::String);
+    let distinct = df
+        .clone()
+        .lazy()
+        .select([key.clone().alias("__key")])
+        .unique(None, UniqueKeepStrategy::Any)
+        .collect()?;
+    let keys = distinct.column("__key")?.str()?.clone();
+    let (mut raw, mut out) = (Vec::new(), Vec::new());
+    for k in keys.iter().flatten() {
+        raw.push(k.to_string());
+        out.push(f(k));
+    }
+    let mapping = DataFrame::new_infer_height(vec![
+        Column::new("__key".into(), raw),
+        Column::new(into.into(), out),
+    ])?;
+    df.lazy()
+        .with_column(key.alias("__key"))
+        .join(
+            mapping.lazy(),
+            [col("__key")],
+            [col("__key")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .drop(Selector::ByName {
+            names: [PlSmallStr::from("__key")].into(),
+            strict: true,
+        })
+        .collect()
+}
+
+/// Age groups of a scheme as SDMX-style codes; a missing or negative age is `_U`, "not
+/// stated", so that it stays visible in every table.
+pub fn age_group(age: Expr, scheme: AgeScheme) -> Expr {
+    let groups = scheme.groups();
+    let (open_lo, open_code) = groups.last().cloned().expect("a scheme has groups");
     let mut chain = when(age.clone().is_null().or(age.clone().lt(lit(0))))
         .then(lit("_U"))
-        .when(age.clone().gt_eq(lit(85)))
-        .then(lit("Y_GE85"));
-    for lo in (0..85).step_by(5) {
+        .when(age.clone().gt_eq(lit(open_lo)))
+        .then(lit(open_code));
+    for window in groups.windows(2) {
         chain = chain
-            .when(age.clone().lt(lit(lo + 5)))
-            .then(lit(format!("Y{lo}T{}", lo + 4)));
+            .when(age.clone().lt(lit(window[1].0)))
+            .then(lit(window[0].1.clone()));
     }
     chain.otherwise(lit("_U"))
 }
@@ -197,26 +262,63 @@ fn map_codes(
 
     let mut raw = Vec::with_capacity(keys.len());
     let mut codes: Vec<Option<String>> = Vec::with_capacity(keys.len());
+    let mut why: Vec<Option<String>> = Vec::with_capacity(keys.len());
     let mut unmapped = Vec::new();
     for (value, n) in keys.iter().zip(rows.iter()) {
         let Some(value) = value else { continue };
-        let code = h.codelist.lookup(value).map(String::from);
+        let mut code = h.codelist.lookup(value).map(String::from);
         if code.is_none() {
+            let suggestions = h.codelist.suggest(value, 3);
+            let fuzzy = h.fuzzy.and_then(|max| {
+                // accepted only when one code is clearly the closest
+                let best = suggestions.first().filter(|s| s.distance <= max)?;
+                let tie = suggestions
+                    .get(1)
+                    .is_some_and(|s| s.distance == best.distance);
+                (!tie).then(|| best.code.clone())
+            });
+            code = fuzzy.clone();
             unmapped.push(Unmapped {
                 column: h.column.clone(),
                 codelist: h.codelist.name.clone(),
                 raw_value: value.to_string(),
                 rows: n.unwrap_or(0),
-                given: h.unknown.clone(),
+                given: fuzzy.or_else(|| h.unknown.clone()),
+                suggestions,
             });
         }
+        // Totals are computed by marsad, never read from the data: a `_T` row would be counted twice.
+        let mut reason = None;
+        if code.as_deref() == Some(TOTAL) {
+            code = None;
+            reason = Some(
+                "a total row in the data: marsad computes totals itself, so drop total rows from the file"
+                    .to_string(),
+            );
+        }
+        if let (Some(c), Some(attr)) = (&code, h.output) {
+            if let Some(v) = h
+                .codelist
+                .get(c)
+                .and_then(|x| x.attrs.get(attr))
+                .filter(|v| !v.is_empty())
+            {
+                code = Some(v.clone());
+            }
+        }
         raw.push(value.to_string());
-        codes.push(code.or_else(|| h.unknown.clone()));
+        codes.push(if reason.is_some() {
+            None
+        } else {
+            code.or_else(|| h.unknown.clone())
+        });
+        why.push(reason);
     }
     unmapped.sort_by(|a, b| b.rows.cmp(&a.rows).then(a.raw_value.cmp(&b.raw_value)));
     let mapping = DataFrame::new_infer_height(vec![
         Column::new("__key".into(), raw),
         Column::new("__code".into(), codes),
+        Column::new("__why".into(), why),
     ])
     .at(context)?;
 
@@ -245,17 +347,23 @@ fn map_codes(
         lit(h.column.clone()).alias("column"),
         col("__key").alias("raw_value"),
         lit(format!("codelist:{}", h.codelist.name)).alias("rule"),
-        lit(format!(
-            "no code in the list `{}` for this value; add it under [harmonize.extra] in the pipeline, or set `unknown`",
-            h.codelist.name
-        ))
-        .alias("message"),
+        col("__why")
+            .fill_null(lit(format!(
+                "no code in the list `{}` for this value; add it under [harmonize.extra] in the pipeline, or set `unknown`",
+                h.codelist.name
+            )))
+            .alias("message"),
     ]);
     quarantine.push_frame(failed)?;
     let out = joined
         .lazy()
         .drop(Selector::ByName {
-            names: [PlSmallStr::from("__key"), PlSmallStr::from("__code")].into(),
+            names: [
+                PlSmallStr::from("__key"),
+                PlSmallStr::from("__code"),
+                PlSmallStr::from("__why"),
+            ]
+            .into(),
             strict: true,
         })
         .collect()
@@ -272,7 +380,7 @@ mod tests {
         let df = df!("age" => [Some(0i64), Some(4), Some(5), Some(84), Some(85), Some(103), None, Some(-1)]).unwrap();
         let out = df
             .lazy()
-            .select([five_year_age_group(col("age")).alias("g")])
+            .select([age_group(col("age"), AgeScheme::FiveYear).alias("g")])
             .collect()
             .unwrap();
         let got: Vec<&str> = out

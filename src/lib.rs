@@ -5,6 +5,7 @@
 //! the books (row conservation, timings, the manifest); `report` turns the books into text.
 
 pub mod codelist;
+pub mod codes;
 pub mod error;
 pub mod harmonize;
 pub mod ingest;

@@ -62,6 +62,11 @@ enum Command {
         #[arg(long = "input", value_parser = parse_input)]
         inputs: Vec<(String, PathBuf)>,
     },
+    /// Look at the embedded code lists, or map raw values through one.
+    Codes {
+        #[command(subcommand)]
+        action: CodesAction,
+    },
     /// Show a Parquet file's schema, metadata, row count and first rows.
     Inspect {
         file: PathBuf,
@@ -69,6 +74,61 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         rows: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum CodesAction {
+    /// The embedded code lists, or the codes and labels of one.
+    List { list: Option<String> },
+    /// Everything known about one code (or a spelling of it).
+    Show { list: String, code: String },
+    /// Read raw values (one per line on stdin, or a CSV column) and print raw, code and label,
+    /// tab-separated; the code is empty when the value is not in the list.
+    Map {
+        list: String,
+        /// How country codes are written: iso3 (any ISO form or name), iso2, m49-numeric, unhcr, undesa.
+        #[arg(long)]
+        crosswalk: Option<String>,
+        /// Country code system to print: iso3, iso2, m49-numeric.
+        #[arg(long)]
+        output: Option<String>,
+        /// Read the values from this CSV file's `--column` instead of stdin.
+        #[arg(long, requires = "column")]
+        csv: Option<PathBuf>,
+        #[arg(long)]
+        column: Option<String>,
+        /// The CSV file's delimiter.
+        #[arg(long, default_value = ",")]
+        delimiter: char,
+    },
+}
+
+fn codes(action: CodesAction) -> marsad::Result<()> {
+    use marsad::codes;
+    match action {
+        CodesAction::List { list } => codes::list(list.as_deref()).map(|t| print!("{t}")),
+        CodesAction::Show { list, code } => codes::show(&list, &code).map(|t| print!("{t}")),
+        CodesAction::Map {
+            list,
+            crosswalk,
+            output,
+            csv,
+            column,
+            delimiter,
+        } => {
+            let list = codes::open(&list, crosswalk.as_deref())?;
+            let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            let counts = match (csv, column) {
+                (Some(path), Some(column)) => {
+                    let values = codes::csv_column(&path, &column, delimiter as u8)?;
+                    codes::map(&list, output.as_deref(), values.as_slice(), stdout)?
+                }
+                _ => codes::map(&list, output.as_deref(), std::io::stdin().lock(), stdout)?,
+            };
+            tracing::info!(values = counts.values, unmapped = counts.unmapped, "mapped");
+            Ok(())
+        }
+    }
 }
 
 fn parse_input(raw: &str) -> Result<(String, PathBuf), String> {
@@ -146,6 +206,7 @@ fn main() -> ExitCode {
             },
         )
         .map(|plan| print!("{}", report::plan_text(&plan))),
+        Command::Codes { action } => codes(action),
         Command::Inspect { file, rows } => {
             marsad::publish::inspect(&file, rows).map(|text| print!("{text}"))
         }

@@ -80,17 +80,23 @@ pub fn sources_text(m: &Manifest) -> String {
             );
             let _ = writeln!(
                 s,
-                "| column | code list | raw value | rows | given |\n|---|---|---|---:|---|"
+                "| column | code list | raw value | rows | given | closest known spellings |\n|---|---|---|---:|---|---|"
             );
             for u in &b.unmapped {
+                let close: Vec<String> = u
+                    .suggestions
+                    .iter()
+                    .map(|x| format!("`{}` ({}, distance {})", x.spelling, x.code, x.distance))
+                    .collect();
                 let _ = writeln!(
                     s,
-                    "| {} | {} | `{}` | {} | {} |",
+                    "| {} | {} | `{}` | {} | {} | {} |",
                     u.column,
                     u.codelist,
                     u.raw_value,
                     u.rows,
-                    u.given.as_deref().unwrap_or("rejected")
+                    u.given.as_deref().unwrap_or("rejected"),
+                    close.join(", ")
                 );
             }
             s.push('\n');
@@ -120,14 +126,17 @@ pub fn plan_text(plan: &Plan) -> String {
             src.schema.path.display(),
             src.schema.fields.len()
         );
-        for d in &src.derives {
+        for d in src.derives.iter().chain(&src.late_derives) {
             let how = match &d.kind {
                 DeriveKind::Expr(_) => "expression".to_string(),
-                DeriveKind::FiveYearAgeGroup { age } => format!("five-year age group of `{age}`"),
+                DeriveKind::AgeGroup { age, scheme } => {
+                    format!("{} age group of `{age}`", scheme.name())
+                }
+                DeriveKind::Region { country, level } => format!("{} of `{country}`", level.name()),
             };
             let _ = writeln!(s, "  derive `{}` ({how})", d.name);
         }
-        for c in &src.checks {
+        for c in src.checks.iter().chain(&src.late_checks) {
             let _ = writeln!(s, "  check `{}`: {}", c.name, c.text);
         }
         if let Some(u) = &src.unpivot {

@@ -11,7 +11,7 @@ use polars::prelude::Expr;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::codelist::{self, CodeList};
+use crate::codelist::{self, AgeScheme, CodeList, CountryOutput, Crosswalk, RegionLevel};
 use crate::error::{line_col, Error, Result};
 use crate::schema::TableSchema;
 
@@ -106,7 +106,10 @@ pub struct DeriveSpec {
     pub expr: Option<Spanned<String>>,
     /// Build an age group from this (integer age) column instead of an expression.
     pub age_group_of: Option<Spanned<String>>,
-    /// The age scheme for `age_group_of`: `five-year` (the only one so far).
+    /// Roll this harmonized country column (ISO alpha-3) up to a region.
+    pub region_of: Option<Spanned<String>>,
+    /// For `age_group_of`: `five-year`, `broad` or `unhcr`; for `region_of`: `au`,
+    /// `m49-region`, `m49-subregion` or `m49-intermediate`.
     pub scheme: Option<Spanned<String>>,
 }
 
@@ -148,6 +151,14 @@ pub struct HarmonizeSpec {
     /// The pipeline's own spellings: raw value = code.
     #[serde(default)]
     pub extra: BTreeMap<String, String>,
+    /// Country lists only: how the raw codes are written (`iso3`, `iso2`, `m49-numeric`,
+    /// `unhcr`, `undesa`).
+    pub crosswalk: Option<Spanned<String>>,
+    /// Country lists only: the code system written (`iso3`, `iso2`, `m49-numeric`).
+    pub output: Option<Spanned<String>>,
+    /// Accept the closest known spelling within this edit distance for values that match
+    /// nothing. Off by default: marsad suggests, it does not guess.
+    pub fuzzy: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,7 +228,8 @@ pub struct Dialect {
 #[derive(Debug, Clone)]
 pub enum DeriveKind {
     Expr(Expr),
-    FiveYearAgeGroup { age: String },
+    AgeGroup { age: String, scheme: AgeScheme },
+    Region { country: String, level: RegionLevel },
 }
 
 #[derive(Debug, Clone)]
@@ -251,6 +263,9 @@ pub struct HarmonizePlan {
     pub codelist: CodeList,
     pub unknown: Option<String>,
     pub missing: String,
+    /// Write this attribute of the code instead of the code (country: `alpha2`, `numeric`).
+    pub output: Option<&'static str>,
+    pub fuzzy: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -259,10 +274,14 @@ pub struct SourcePlan {
     pub files: Vec<PathBuf>,
     pub schema: TableSchema,
     pub dialect: Dialect,
+    /// Derived columns and checks that read only the file's own columns run before the
+    /// reshaping and code mapping; those that read harmonized columns run after.
     pub derives: Vec<DerivePlan>,
     pub checks: Vec<CheckPlan>,
     pub unpivot: Option<UnpivotPlan>,
     pub harmonize: Vec<HarmonizePlan>,
+    pub late_derives: Vec<DerivePlan>,
+    pub late_checks: Vec<CheckPlan>,
     /// Columns of the source once every stage has run.
     pub columns: Vec<String>,
 }
@@ -624,65 +643,34 @@ impl Resolver<'_> {
         let mut columns: Vec<String> = schema.field_names().map(String::from).collect();
         let mine = |src: &Spanned<String>| *src.get_ref() == name;
 
+        // Derives and checks whose inputs are the file's own columns (or earlier such derives)
+        // run early; the others wait for the harmonized columns.
         let mut derives = Vec::new();
+        let mut late_derive_specs = Vec::new();
         for dv in spec.derives.iter().filter(|dv| mine(&dv.source)) {
-            let context = format!("derive `{}`", dv.name.get_ref());
-            let kind = match (&dv.expr, &dv.age_group_of) {
-                (Some(expr), None) => DeriveKind::Expr(self.sql(&columns, expr, &context)?.0),
-                (None, Some(age)) => {
-                    self.column_exists(&columns, age, &context)?;
-                    if let Some(scheme) = &dv.scheme {
-                        if scheme.get_ref() != "five-year" {
-                            return self.err(
-                                scheme.span(),
-                                format!(
-                                    "{context}: unknown age scheme `{}`; known: five-year",
-                                    scheme.get_ref()
-                                ),
-                            );
-                        }
-                    }
-                    DeriveKind::FiveYearAgeGroup {
-                        age: age.get_ref().clone(),
-                    }
-                }
-                _ => {
-                    return self.err(
-                        dv.name.span(),
-                        format!("{context}: give exactly one of `expr` or `age_group_of`"),
-                    )
-                }
-            };
-            if columns.contains(dv.name.get_ref()) {
-                return self.err(
-                    dv.name.span(),
-                    format!(
-                        "{context}: the column `{}` already exists",
-                        dv.name.get_ref()
-                    ),
-                );
+            let inputs = self.derive_inputs(dv)?;
+            if late_derive_specs.is_empty() && inputs.iter().all(|c| columns.contains(c)) {
+                derives.push(self.derive(dv, &mut columns)?);
+            } else {
+                late_derive_specs.push(dv);
             }
-            columns.push(dv.name.get_ref().clone());
-            derives.push(DerivePlan {
-                name: dv.name.get_ref().clone(),
-                kind,
-            });
         }
-
         let mut checks = Vec::new();
+        let mut late_check_specs = Vec::new();
         for c in spec.checks.iter().filter(|c| mine(&c.source)) {
-            let (expr, used) =
-                self.sql(&columns, &c.expr, &format!("check `{}`", c.name.get_ref()))?;
-            checks.push(CheckPlan {
-                name: c.name.get_ref().clone(),
-                expr,
-                text: c.expr.get_ref().clone(),
-                message: c
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| format!("the row breaks the rule `{}`", c.expr.get_ref())),
-                columns: used,
-            });
+            let early = match polars::sql::sql_expr(c.expr.get_ref()) {
+                Ok(e) => e
+                    .meta()
+                    .root_names()
+                    .iter()
+                    .all(|r| columns.contains(&r.to_string())),
+                Err(_) => true, // reported with its line below
+            };
+            if early {
+                checks.push(self.check(c, &columns)?);
+            } else {
+                late_check_specs.push(c);
+            }
         }
 
         let mut unpivot = None;
@@ -768,13 +756,53 @@ impl Resolver<'_> {
                 );
             }
             columns.push(h.into.get_ref().clone());
+            let is_country = list_name == "country";
+            let mut list = list;
+            if let Some(cw) = &h.crosswalk {
+                let Some(crosswalk) = Crosswalk::parse(cw.get_ref()).filter(|_| is_country) else {
+                    return self.err(
+                        cw.span(),
+                        format!(
+                            "harmonize: `crosswalk` applies to the country list and is one of {}",
+                            Crosswalk::NAMES.join(", ")
+                        ),
+                    );
+                };
+                list = CodeList::country(crosswalk);
+            }
+            let output = match &h.output {
+                None => None,
+                Some(o) => match CountryOutput::parse(o.get_ref()).filter(|_| is_country) {
+                    Some(out) => out.attr(),
+                    None => {
+                        return self.err(
+                            o.span(),
+                            format!(
+                                "harmonize: `output` applies to the country list and is one of {}",
+                                CountryOutput::NAMES.join(", ")
+                            ),
+                        )
+                    }
+                },
+            };
             harmonize.push(HarmonizePlan {
                 column: h.column.get_ref().clone(),
                 into: h.into.get_ref().clone(),
                 codelist: list.with_extra(h.extra.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
                 unknown: h.unknown.clone(),
                 missing: h.missing.clone().unwrap_or_else(|| "_U".into()),
+                output,
+                fuzzy: h.fuzzy,
             });
+        }
+
+        let mut late_derives = Vec::new();
+        for dv in late_derive_specs {
+            late_derives.push(self.derive(dv, &mut columns)?);
+        }
+        let mut late_checks = Vec::new();
+        for c in late_check_specs {
+            late_checks.push(self.check(c, &columns)?);
         }
 
         Ok(SourcePlan {
@@ -786,7 +814,111 @@ impl Resolver<'_> {
             checks,
             unpivot,
             harmonize,
+            late_derives,
+            late_checks,
             columns,
+        })
+    }
+
+    /// The columns a derive reads, before knowing whether they exist yet.
+    fn derive_inputs(&self, dv: &DeriveSpec) -> Result<Vec<String>> {
+        Ok(match (&dv.expr, &dv.age_group_of, &dv.region_of) {
+            (Some(expr), None, None) => match polars::sql::sql_expr(expr.get_ref()) {
+                Ok(e) => e
+                    .meta()
+                    .root_names()
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect(),
+                Err(_) => Vec::new(), // reported with its line when resolved
+            },
+            (None, Some(c), None) | (None, None, Some(c)) => vec![c.get_ref().clone()],
+            _ => {
+                return self.err(
+                    dv.name.span(),
+                    format!(
+                        "derive `{}`: give exactly one of `expr`, `age_group_of` or `region_of`",
+                        dv.name.get_ref()
+                    ),
+                )
+            }
+        })
+    }
+
+    fn derive(&self, dv: &DeriveSpec, columns: &mut Vec<String>) -> Result<DerivePlan> {
+        let context = format!("derive `{}`", dv.name.get_ref());
+        let scheme = |names: &[&str], default: &str| -> Result<String> {
+            match &dv.scheme {
+                None => Ok(default.to_string()),
+                Some(s) if names.contains(&s.get_ref().as_str()) => Ok(s.get_ref().clone()),
+                Some(s) => self.err(
+                    s.span(),
+                    format!(
+                        "{context}: unknown scheme `{}`; known: {}",
+                        s.get_ref(),
+                        names.join(", ")
+                    ),
+                ),
+            }
+        };
+        let kind = if let Some(expr) = &dv.expr {
+            DeriveKind::Expr(self.sql(columns, expr, &context)?.0)
+        } else if let Some(age) = &dv.age_group_of {
+            self.column_exists(columns, age, &context)?;
+            let name = scheme(AgeScheme::NAMES, "five-year")?;
+            DeriveKind::AgeGroup {
+                age: age.get_ref().clone(),
+                scheme: AgeScheme::parse(&name).expect("checked above"),
+            }
+        } else if let Some(country) = &dv.region_of {
+            self.column_exists(columns, country, &context)?;
+            let Some(s) = &dv.scheme else {
+                return self.err(
+                    dv.name.span(),
+                    format!(
+                        "{context}: `region_of` needs `scheme` ({})",
+                        RegionLevel::NAMES.join(", ")
+                    ),
+                );
+            };
+            let name = scheme(RegionLevel::NAMES, s.get_ref())?;
+            DeriveKind::Region {
+                country: country.get_ref().clone(),
+                level: RegionLevel::parse(&name).expect("checked above"),
+            }
+        } else {
+            return self.err(
+                dv.name.span(),
+                format!("{context}: give `expr`, `age_group_of` or `region_of`"),
+            );
+        };
+        if columns.contains(dv.name.get_ref()) {
+            return self.err(
+                dv.name.span(),
+                format!(
+                    "{context}: the column `{}` already exists",
+                    dv.name.get_ref()
+                ),
+            );
+        }
+        columns.push(dv.name.get_ref().clone());
+        Ok(DerivePlan {
+            name: dv.name.get_ref().clone(),
+            kind,
+        })
+    }
+
+    fn check(&self, c: &CheckSpec, columns: &[String]) -> Result<CheckPlan> {
+        let (expr, used) = self.sql(columns, &c.expr, &format!("check `{}`", c.name.get_ref()))?;
+        Ok(CheckPlan {
+            name: c.name.get_ref().clone(),
+            expr,
+            text: c.expr.get_ref().clone(),
+            message: c
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("the row breaks the rule `{}`", c.expr.get_ref())),
+            columns: used,
         })
     }
 

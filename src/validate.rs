@@ -388,6 +388,8 @@ mod tests {
             checks: vec![],
             unpivot: None,
             harmonize: vec![],
+            late_derives: vec![],
+            late_checks: vec![],
             columns: vec![],
         }
     }

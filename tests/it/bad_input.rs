@@ -347,3 +347,35 @@ fn a_glob_that_matches_nothing_points_at_the_pipeline_line() {
     assert!(err.contains("pipeline.toml:6:"), "{err}");
     assert!(err.contains("no file matches"), "{err}");
 }
+
+#[test]
+fn close_misspellings_are_suggested_and_only_fuzzy_matched_when_allowed() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    f.data(b"id;sexe;n\na1;Femmme;1\na2;Hommme;2\n")
+        .run()
+        .success();
+    assert_eq!(
+        rules(&f.quarantine()),
+        vec!["2 codelist:sex sexe", "3 codelist:sex sexe"]
+    );
+    let report = std::fs::read_to_string(f.path("out/report.md")).unwrap();
+    assert!(
+        report.contains("`femme` (F, distance 1)") || report.contains("`Femme` (F, distance 1)"),
+        "{report}"
+    );
+    let text = std::fs::read_to_string(f.path("pipeline.toml")).unwrap();
+    f.pipeline(&text.replace("into = \"sex\"", "into = \"sex\"\nfuzzy = 1"));
+    f.run().success();
+    assert!(f.quarantine().is_empty());
+    let m = manifest(&f.path("out"));
+    assert_eq!(m["sources"][0]["unmapped"][0]["given"], "F");
+}
+
+#[test]
+fn a_total_row_in_the_data_is_rejected_not_counted_twice() {
+    let f = Fixture::new(r#"delimiter = ";""#);
+    f.data(b"id;sexe;n\na1;F;1\nall;Total;1\n").run().success();
+    let q = f.quarantine();
+    assert_eq!(rules(&q), vec!["3 codelist:sex sexe"]);
+    assert!(q[0]["message"].contains("total row"), "{q:?}");
+}

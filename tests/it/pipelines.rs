@@ -103,20 +103,20 @@ fn permits_rows_are_conserved_and_recorded() {
 fn permits_table_totals_add_up_and_unknown_sex_is_kept() {
     let out = run_pipeline("titres_sejour", &[]);
     let t = parquet(&out.path().join(PERMITS_TABLE));
-    let dims = ["sex", "nationality", "region", "groupe_age"];
+    let dims = ["sex", "nationality", "region_code", "groupe_age"];
     assert_sex_totals(
         &t,
         "sex",
-        &["nationality", "region", "groupe_age"],
+        &["nationality", "region_code", "groupe_age"],
         &["titres", "poids"],
     );
-    for d in ["nationality", "region", "groupe_age"] {
+    for d in ["nationality", "region_code", "groupe_age"] {
         assert_dimension_total(&t, d, &dims, "titres");
         assert_dimension_total(&t, d, &dims, "poids");
     }
     let all = [
         ("nationality", "_T"),
-        ("region", "_T"),
+        ("region_code", "_T"),
         ("groupe_age", "_T"),
     ];
     let total = |sex: &str| {
@@ -129,13 +129,12 @@ fn permits_table_totals_add_up_and_unknown_sex_is_kept() {
     assert_eq!(total("_U"), 20.0);
     assert_eq!(total("F") + total("M") + total("_U"), 2970.0);
 
-    // Independent recount from the raw file for one cell: Senegalese women in Rabat-Salé-Kénitra.
     let grand = filter(
         &t,
         &[
             ("sex", "_T"),
             ("nationality", "_T"),
-            ("region", "_T"),
+            ("region_code", "_T"),
             ("groupe_age", "_T"),
         ],
     );
@@ -184,7 +183,7 @@ fn permits_table_matches_an_independent_count() {
         &[
             ("sex", "F"),
             ("nationality", "SEN"),
-            ("region", "_T"),
+            ("region_code", "_T"),
             ("groupe_age", "_T"),
         ],
         "titres",
@@ -410,10 +409,130 @@ fn undesa_morocco_figures_match_the_source_note() {
         430708.0
     );
     // A destination×origin pair with only one sex row in the file still shows both sexes (0 for the
-    // missing one), and the explicit non-ISO origin "XXX" (others) is kept.
-    assert!(strings(&to, "origin").iter().any(|o| o == "XXX"));
+    // missing one), and UN DESA's "XXX" (others) is read by its crosswalk as _O, kept visible.
+    assert!(strings(&to, "origin").iter().any(|o| o == "_O"));
     let sexes = strings(&to, "sex_code");
     for s in ["F", "M", "_U", "_T"] {
         assert!(sexes.iter().any(|x| x == s));
     }
+}
+
+#[test]
+fn permits_by_african_union_region_add_up_from_nationalities() {
+    use marsad::codelist::{CodeList, RegionLevel};
+    let out = run_pipeline("titres_sejour", &[]);
+    let detail = parquet(&out.path().join(PERMITS_TABLE));
+    let au = parquet(&out.path().join("tables/titres_sexe_region_ua.parquet"));
+    let dims = ["sex", "nationality_au_region", "region_code"];
+    assert_sex_totals(
+        &au,
+        "sex",
+        &["nationality_au_region", "region_code"],
+        &["titres"],
+    );
+    assert_dimension_total(&au, "nationality_au_region", &dims, "titres");
+    assert_dimension_total(&au, "region_code", &dims, "titres");
+    // recompute from the nationality table with the code list's own regions
+    let countries = CodeList::builtin("country").unwrap();
+    let rows = filter(
+        &detail,
+        &[("region_code", "_T"), ("groupe_age", "_T"), ("sex", "F")],
+    );
+    let mut by_region = std::collections::BTreeMap::<String, f64>::new();
+    for (nat, n) in strings(&rows, "nationality")
+        .iter()
+        .zip(numbers(&rows, "titres"))
+    {
+        if nat != "_T" {
+            *by_region
+                .entry(RegionLevel::Au.of(&countries, nat))
+                .or_default() += n;
+        }
+    }
+    assert!(
+        by_region["western"] > 0.0 && by_region["_Z"] > 0.0,
+        "{by_region:?}"
+    );
+    for (region, n) in &by_region {
+        let got = cell(
+            &au,
+            &[
+                ("sex", "F"),
+                ("nationality_au_region", region),
+                ("region_code", "_T"),
+            ],
+            "titres",
+        );
+        assert_eq!(got, *n, "{region}");
+    }
+    let m49 = parquet(
+        &out.path()
+            .join("tables/titres_sexe_sous_region_m49.parquet"),
+    );
+    assert_sex_totals(&m49, "sex", &["nationality_m49_subregion"], &["titres"]);
+    let subregions = strings(&m49, "nationality_m49_subregion");
+    for s in ["015", "202", "155", "145"] {
+        assert!(subregions.iter().any(|x| x == s), "{s} in {subregions:?}");
+    }
+    // regions of Morocco are published as ISO 3166-2 codes
+    let regions = strings(&detail, "region_code");
+    assert!(
+        regions.iter().all(|r| r == "_T" || r.starts_with("MA-")),
+        "{regions:?}"
+    );
+}
+
+#[test]
+fn unhcr_and_undesa_region_tables_have_totals() {
+    let out = run_pipeline("unhcr_maroc", &[]);
+    let t = parquet(
+        &out.path()
+            .join("tables/unhcr_sexe_origine_region_ua.parquet"),
+    );
+    assert_sex_totals(&t, "sex", &["year", "origin_au_region"], &["persons"]);
+    assert_dimension_total(
+        &t,
+        "origin_au_region",
+        &["year", "sex", "origin_au_region"],
+        "persons",
+    );
+    let detail = parquet(&out.path().join("tables/unhcr_sexe_origine_asile.parquet"));
+    assert_eq!(
+        cell(
+            &t,
+            &[("year", "2025"), ("sex", "_T"), ("origin_au_region", "_T")],
+            "persons"
+        ),
+        cell(
+            &detail,
+            &[
+                ("year", "2025"),
+                ("sex", "_T"),
+                ("origin", "_T"),
+                ("asylum", "MAR")
+            ],
+            "persons"
+        ),
+    );
+    let out = run_pipeline("undesa_maroc", &[]);
+    let t = parquet(
+        &out.path()
+            .join("tables/stock_vers_maroc_sous_region_m49.parquet"),
+    );
+    assert_sex_totals(
+        &t,
+        "sex_code",
+        &["t", "origin_m49_subregion"],
+        &["migrants"],
+    );
+    assert_dimension_total(
+        &t,
+        "origin_m49_subregion",
+        &["t", "sex_code", "origin_m49_subregion"],
+        "migrants",
+    );
+    // "Others" (XXX) keeps its own code through the roll-up
+    assert!(strings(&t, "origin_m49_subregion")
+        .iter()
+        .any(|x| x == "_O"));
 }
