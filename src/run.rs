@@ -12,9 +12,10 @@ use tracing::{info, warn};
 use crate::error::{EngineContext, Error, Result};
 use crate::harmonize::{harmonize, Unmapped};
 use crate::ingest::{ingest, FileInfo};
-use crate::publish::{self, Provenance, Staging, Written};
+use crate::publish::sdmx::{self, CsvVersion};
+use crate::publish::{self, datapackage, Provenance, Staging, Written};
 use crate::quarantine::ROW;
-use crate::spec::{Plan, SourcePlan};
+use crate::spec::{Format, OutputPlan, Plan, SourcePlan};
 use crate::tabulate::tabulate;
 use crate::validate::validate;
 
@@ -337,6 +338,105 @@ fn write_books(root: &Path, manifest: &Manifest) -> Result<Written> {
     Ok(written)
 }
 
+/// Write an output's tables in its formats; returns the files and their package resources.
+fn write_tables(
+    plan: &Plan,
+    output: &OutputPlan,
+    root: &Path,
+    tables: &mut [(String, DataFrame)],
+    prov: &Provenance,
+) -> Result<(Vec<Written>, Vec<serde_json::Value>)> {
+    let mut files = Vec::new();
+    let mut resources = Vec::new();
+    let mut sdmx_tables = Vec::new();
+    for (name, df) in tables.iter_mut().filter(|(n, _)| output.tables.contains(n)) {
+        let Some(table) = plan.tables.iter().find(|t| t.name == *name) else {
+            continue;
+        };
+        if output.formats.contains(&Format::Parquet) {
+            let key = output
+                .partition_by
+                .iter()
+                .find(|k| table.dimensions.contains(k));
+            let written = match key {
+                Some(key) => publish::write_partitioned(
+                    root,
+                    &root.join("tables").join(name.as_str()),
+                    df,
+                    key,
+                    prov.key_values(name),
+                )?,
+                None => vec![publish::write_parquet(
+                    root,
+                    &root.join("tables").join(format!("{name}.parquet")),
+                    df,
+                    prov.key_values(name),
+                )?],
+            };
+            resources.push(datapackage::table_resource(table, df, &written, "parquet"));
+            files.extend(written);
+        }
+        for (format, version, suffix) in [
+            (Format::SdmxCsv10, CsvVersion::V1, "sdmx1"),
+            (Format::SdmxCsv20, CsvVersion::V2, "sdmx2"),
+        ] {
+            let Some(agency) = plan
+                .sdmx
+                .as_ref()
+                .filter(|_| output.formats.contains(&format))
+            else {
+                continue;
+            };
+            let dir = root.join("sdmx");
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
+                path: dir.clone(),
+                source,
+            })?;
+            let written = sdmx::write_csv(
+                root,
+                &dir.join(format!("{name}.{suffix}.csv")),
+                df,
+                table,
+                agency,
+                version,
+            )?;
+            resources.push(datapackage::file_resource(
+                &format!("{name}-{suffix}"),
+                &written,
+                "csv",
+                if version == CsvVersion::V1 {
+                    "application/vnd.sdmx.data+csv; version=1.0.0"
+                } else {
+                    "application/vnd.sdmx.data+csv; version=2.0.0"
+                },
+                &format!("{} (SDMX-CSV)", table.title.as_deref().unwrap_or(name)),
+            ));
+            files.push(written);
+        }
+        if output.formats.iter().any(|f| *f != Format::Parquet) {
+            sdmx_tables.push((table, &*df));
+        }
+    }
+    if let (Some(agency), false) = (&plan.sdmx, sdmx_tables.is_empty()) {
+        let xml = sdmx::structure(&plan.name, agency, &sdmx_tables)?;
+        let dir = root.join("sdmx");
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        let written = publish::write_text(root, &dir.join("structure.xml"), &xml)?;
+        resources.push(datapackage::file_resource(
+            "sdmx-structure",
+            &written,
+            "xml",
+            "application/vnd.sdmx.structure+xml; version=2.1",
+            "SDMX-ML 2.1 structures: data structure definitions, dataflows, concepts, code lists",
+        ));
+        files.push(written);
+    }
+    Ok((files, resources))
+}
+
 /// `marsad run`: every stage, then publish each output atomically.
 pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -387,21 +487,30 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
     for output in &plan.outputs {
         let staging = Staging::new(&output.dir, &run_id)?;
         let mut files = Vec::new();
+        let mut resources = Vec::new();
         // A rejected run publishes no tables: only what the data provider needs to fix the file.
         if over.is_none() {
-            for (name, df) in tables.iter_mut().filter(|(n, _)| output.tables.contains(n)) {
-                let path = staging.dir.join("tables").join(format!("{name}.parquet"));
-                files.push(publish::write_parquet(
-                    &staging.dir,
-                    &path,
-                    df,
-                    prov.key_values(name),
-                )?);
-            }
+            let (written, described) =
+                write_tables(plan, output, &staging.dir, &mut tables, &prov)?;
+            files.extend(written);
+            resources.extend(described);
         }
         if output.quarantine || over.is_some() {
-            files.extend(write_quarantine(&staging.dir, &quarantine, &prov)?);
+            let q = write_quarantine(&staging.dir, &quarantine, &prov)?;
+            resources.push(datapackage::file_resource(
+                "quarantine",
+                &q[0],
+                "parquet",
+                "application/vnd.apache.parquet",
+                "Rejected rows with their reasons (file, line, column, raw value, rule)",
+            ));
+            files.extend(q);
         }
+        files.push(publish::write_text(
+            &staging.dir,
+            &staging.dir.join("datapackage.json"),
+            &datapackage::package(plan, resources),
+        )?);
         let mut m = manifest.clone();
         m.timings_ms = timings.0.clone();
         m.timings_ms

@@ -41,6 +41,44 @@ pub struct PipelineSpec {
     pub tables: Vec<TableSpec>,
     #[serde(rename = "output", default)]
     pub outputs: Vec<OutputSpec>,
+    /// Licence and sources, written into each output's `datapackage.json`.
+    #[serde(default)]
+    pub package: PackageSpec,
+    /// Agency and version of the SDMX structures; needed by the SDMX-CSV formats.
+    pub sdmx: Option<SdmxSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageSpec {
+    pub license: Option<LicenseSpec>,
+    #[serde(default)]
+    pub sources: Vec<CitationSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseSpec {
+    /// An Open Definition / SPDX identifier such as `CC-BY-4.0`.
+    pub name: String,
+    pub path: Option<String>,
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CitationSpec {
+    pub title: String,
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SdmxSpec {
+    /// The maintenance agency of the structures, e.g. `MA_ONM`.
+    pub agency: Spanned<String>,
+    /// Version of the structures (default `1.0`).
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +212,22 @@ pub struct TableSpec {
     pub totals: Vec<Spanned<String>>,
     /// A SQL boolean expression selecting the rows this table counts.
     pub filter: Option<Spanned<String>>,
+    /// How the table is written as SDMX.
+    pub sdmx: Option<TableSdmxSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSdmxSpec {
+    /// Dataflow id (default `DF_` + the table name in capitals).
+    pub dataflow: Option<Spanned<String>>,
+    /// The dimension holding the time period (a year).
+    pub time: Option<Spanned<String>>,
+    /// A fixed time period for tables without a time dimension (e.g. `2024`).
+    pub time_period: Option<String>,
+    /// SDMX concept ids for the dimensions (default: the column name in capitals).
+    #[serde(default)]
+    pub concepts: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -191,6 +245,8 @@ pub struct MeasureSpec {
     pub agg: Aggregate,
     pub column: Option<Spanned<String>>,
     pub weight: Option<Spanned<String>>,
+    /// SDMX UNIT_MEASURE code (default `PS`, persons, for counts; `_Z` otherwise).
+    pub unit: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +260,12 @@ pub struct OutputSpec {
     /// Write the quarantine (rejected rows with reasons) here too.
     #[serde(default = "yes")]
     pub quarantine: bool,
+    /// `parquet` (default), `sdmx-csv-1.0`, `sdmx-csv-2.0`.
+    pub formats: Option<Vec<Spanned<String>>>,
+    /// Write each table that has these dimensions as a Hive-partitioned dataset
+    /// (`tables/<name>/year=2023/part-0.parquet`).
+    #[serde(default)]
+    pub partition_by: Vec<Spanned<String>>,
 }
 
 fn yes() -> bool {
@@ -291,6 +353,7 @@ pub struct MeasurePlan {
     pub name: String,
     pub agg: Aggregate,
     pub column: Option<String>,
+    pub unit: String,
 }
 
 #[derive(Debug, Clone)]
@@ -304,6 +367,53 @@ pub struct TablePlan {
     pub totals: Vec<String>,
     pub measures: Vec<MeasurePlan>,
     pub filter: Option<Expr>,
+    /// The code list each dimension's codes come from, where marsad knows it (for labels).
+    pub codelists: BTreeMap<String, CodeList>,
+    pub sdmx: SdmxTable,
+}
+
+/// Where a table's SDMX time period comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimePeriod {
+    Dimension(String),
+    Fixed(String),
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SdmxTable {
+    pub dataflow: String,
+    pub time: TimePeriod,
+    /// SDMX concept id of each dimension, in the table's order.
+    pub concepts: BTreeMap<String, String>,
+}
+
+/// The file formats an output writes its tables in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Parquet,
+    SdmxCsv10,
+    SdmxCsv20,
+}
+
+impl Format {
+    pub const NAMES: &'static [&'static str] = &["parquet", "sdmx-csv-1.0", "sdmx-csv-2.0"];
+
+    fn parse(name: &str) -> Option<Format> {
+        Some(match name {
+            "parquet" => Format::Parquet,
+            "sdmx-csv-1.0" => Format::SdmxCsv10,
+            "sdmx-csv-2.0" => Format::SdmxCsv20,
+            _ => return None,
+        })
+    }
+}
+
+/// Agency and version of the SDMX structures.
+#[derive(Debug, Clone)]
+pub struct SdmxAgency {
+    pub agency: String,
+    pub version: String,
 }
 
 #[derive(Debug, Clone)]
@@ -312,6 +422,8 @@ pub struct OutputPlan {
     pub dir: PathBuf,
     pub tables: Vec<String>,
     pub quarantine: bool,
+    pub formats: Vec<Format>,
+    pub partition_by: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -324,6 +436,8 @@ pub struct Plan {
     pub sources: Vec<SourcePlan>,
     pub tables: Vec<TablePlan>,
     pub outputs: Vec<OutputPlan>,
+    pub package: PackageSpec,
+    pub sdmx: Option<SdmxAgency>,
 }
 
 /// Options from the command line that change the plan, not the pipeline file.
@@ -375,6 +489,32 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan> {
         base: path.parent().unwrap_or(Path::new(".")),
     }
     .resolve(spec, crate::sha256_hex(&bytes), overrides)
+}
+
+/// SDMX ids: a letter, then letters, digits and underscores.
+fn sdmx_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A column or table name as an SDMX id: capitals, anything else an underscore.
+fn sdmx_upper(name: &str) -> String {
+    let id: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if id.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        id
+    } else {
+        format!("D_{id}")
+    }
 }
 
 /// `pipelines/../out` -> `out`: paths in reports and manifests read as a person would write them.
@@ -483,6 +623,22 @@ impl Resolver<'_> {
         }
 
         let outputs = self.outputs(&spec, &tables, overrides)?;
+        let sdmx = match &spec.sdmx {
+            None => None,
+            Some(x) if sdmx_id(x.agency.get_ref()) => Some(SdmxAgency {
+                agency: x.agency.get_ref().clone(),
+                version: x.version.clone().unwrap_or_else(|| "1.0".into()),
+            }),
+            Some(x) => {
+                return self.err(
+                    x.agency.span(),
+                    format!(
+                        "`{}` is not an SDMX agency id (letters, digits, _)",
+                        x.agency.get_ref()
+                    ),
+                )
+            }
+        };
         Ok(Plan {
             name: spec.name.get_ref().clone(),
             title: spec.title.clone(),
@@ -492,6 +648,8 @@ impl Resolver<'_> {
             sources,
             tables,
             outputs,
+            package: spec.package.clone(),
+            sdmx,
         })
     }
 
@@ -1045,16 +1203,47 @@ impl Resolver<'_> {
                     )
                 }
             };
+            let unit = m.unit.clone().unwrap_or_else(|| {
+                if m.agg == Aggregate::Count {
+                    "PS"
+                } else {
+                    "_Z"
+                }
+                .to_string()
+            });
             measures.push(MeasurePlan {
                 name,
                 agg: m.agg,
                 column,
+                unit,
             });
         }
         let filter = match &t.filter {
             Some(f) => Some(self.sql(&source.columns, f, &context)?.0),
             None => None,
         };
+        let mut codelists = BTreeMap::new();
+        for d in &dimensions {
+            if let Some(h) = source.harmonize.iter().find(|h| h.into == *d) {
+                codelists.insert(d.clone(), h.codelist.clone());
+            }
+            for dv in source
+                .derives
+                .iter()
+                .chain(&source.late_derives)
+                .filter(|x| x.name == *d)
+            {
+                if let DeriveKind::Region { level, .. } = &dv.kind {
+                    let list = if *level == RegionLevel::Au {
+                        "au-region"
+                    } else {
+                        "m49-region"
+                    };
+                    codelists.insert(d.clone(), CodeList::builtin(list).expect("embedded"));
+                }
+            }
+        }
+        let sdmx = self.table_sdmx(t, &dimensions, &totals)?;
         Ok(TablePlan {
             name: t.name.get_ref().clone(),
             title: t.title.clone(),
@@ -1064,6 +1253,103 @@ impl Resolver<'_> {
             totals,
             measures,
             filter,
+            codelists,
+            sdmx,
+        })
+    }
+
+    fn table_sdmx(
+        &self,
+        t: &TableSpec,
+        dimensions: &[String],
+        totals: &[String],
+    ) -> Result<SdmxTable> {
+        let context = format!("table `{}`", t.name.get_ref());
+        let default = TableSdmxSpec {
+            dataflow: None,
+            time: None,
+            time_period: None,
+            concepts: BTreeMap::new(),
+        };
+        let spec = t.sdmx.as_ref().unwrap_or(&default);
+        let dataflow = match &spec.dataflow {
+            Some(d) if sdmx_id(d.get_ref()) => d.get_ref().clone(),
+            Some(d) => {
+                return self.err(
+                    d.span(),
+                    format!(
+                        "{context}: `{}` is not an SDMX id (letters, digits, _)",
+                        d.get_ref()
+                    ),
+                )
+            }
+            None => format!("DF_{}", sdmx_upper(t.name.get_ref())),
+        };
+        let time = match (&spec.time, &spec.time_period) {
+            (Some(d), None) => {
+                if !dimensions.contains(d.get_ref()) {
+                    return self.err(
+                        d.span(),
+                        format!(
+                            "{context}: the time dimension `{}` is not one of its dimensions",
+                            d.get_ref()
+                        ),
+                    );
+                }
+                if totals.contains(d.get_ref()) {
+                    return self.err(d.span(), format!("{context}: the time dimension `{}` cannot have totals (`_T` is not a time period)", d.get_ref()));
+                }
+                TimePeriod::Dimension(d.get_ref().clone())
+            }
+            (None, Some(p)) => TimePeriod::Fixed(p.clone()),
+            (None, None) => TimePeriod::None,
+            (Some(d), Some(_)) => {
+                return self.err(
+                    d.span(),
+                    format!("{context}: give `time` or `time_period`, not both"),
+                )
+            }
+        };
+        let mut concepts = BTreeMap::new();
+        for (dim, concept) in &spec.concepts {
+            if !dimensions.contains(dim) {
+                return self.err(
+                    concept.span(),
+                    format!(
+                        "{context}: concepts names `{dim}`, which is not one of its dimensions"
+                    ),
+                );
+            }
+            if !sdmx_id(concept.get_ref()) {
+                return self.err(
+                    concept.span(),
+                    format!(
+                        "{context}: `{}` is not an SDMX id (letters, digits, _)",
+                        concept.get_ref()
+                    ),
+                );
+            }
+        }
+        for d in dimensions {
+            if TimePeriod::Dimension(d.clone()) == time {
+                continue;
+            }
+            let concept = spec
+                .concepts
+                .get(d)
+                .map(|c| c.get_ref().clone())
+                .unwrap_or_else(|| sdmx_upper(d));
+            if concepts.values().any(|c| *c == concept)
+                || ["TIME_PERIOD", "INDICATOR", "OBS_VALUE"].contains(&concept.as_str())
+            {
+                return self.err(t.name.span(), format!("{context}: two dimensions would both be the SDMX concept `{concept}`; set `concepts`"));
+            }
+            concepts.insert(d.clone(), concept);
+        }
+        Ok(SdmxTable {
+            dataflow,
+            time,
+            concepts,
         })
     }
 
@@ -1102,15 +1388,75 @@ impl Resolver<'_> {
                 Some(root) => root.join(&name),
                 None => self.file(o.dir.get_ref()),
             };
+            let mut formats = Vec::new();
+            for f in o.formats.iter().flatten() {
+                match Format::parse(f.get_ref()) {
+                    Some(Format::SdmxCsv10 | Format::SdmxCsv20) if spec.sdmx.is_none() => {
+                        return self.err(
+                            f.span(),
+                            format!(
+                                "output `{name}`: `{}` needs an [sdmx] table with the agency",
+                                f.get_ref()
+                            ),
+                        )
+                    }
+                    Some(format) => formats.push(format),
+                    None => {
+                        return self.err(
+                            f.span(),
+                            format!(
+                                "output `{name}`: unknown format `{}`; known: {}",
+                                f.get_ref(),
+                                Format::NAMES.join(", ")
+                            ),
+                        )
+                    }
+                }
+            }
+            if formats.is_empty() {
+                formats.push(Format::Parquet);
+            }
+            let names = if o.tables.is_some() {
+                names
+            } else {
+                all.clone()
+            };
+            if formats.iter().any(|f| *f != Format::Parquet) {
+                for t in tables.iter().filter(|t| names.contains(&t.name)) {
+                    if t.sdmx.time == TimePeriod::None {
+                        return self.err(
+                            o.dir.span(),
+                            format!(
+                                "output `{name}` writes SDMX, which needs a time period: give table `{}` a [table.sdmx] with `time = \"<dimension>\"` or `time_period = \"2024\"`",
+                                t.name
+                            ),
+                        );
+                    }
+                }
+            }
+            let mut partition_by = Vec::new();
+            for p in &o.partition_by {
+                if !tables
+                    .iter()
+                    .any(|t| names.contains(&t.name) && t.dimensions.contains(p.get_ref()))
+                {
+                    return self.err(
+                        p.span(),
+                        format!(
+                            "output `{name}`: no table here has the dimension `{}`",
+                            p.get_ref()
+                        ),
+                    );
+                }
+                partition_by.push(p.get_ref().clone());
+            }
             outputs.push(OutputPlan {
                 name,
                 dir,
-                tables: if o.tables.is_some() {
-                    names
-                } else {
-                    all.clone()
-                },
+                tables: names,
                 quarantine: o.quarantine,
+                formats,
+                partition_by,
             });
         }
         if outputs.is_empty() {
@@ -1122,6 +1468,8 @@ impl Resolver<'_> {
                 dir,
                 tables: all,
                 quarantine: true,
+                formats: vec![Format::Parquet],
+                partition_by: Vec::new(),
             });
         }
         Ok(outputs)

@@ -282,14 +282,22 @@ mod tests {
                     name: "n".into(),
                     agg: Aggregate::Count,
                     column: None,
+                    unit: "PS".into(),
                 },
                 MeasurePlan {
                     name: "w".into(),
                     agg: Aggregate::Sum,
                     column: Some("w".into()),
+                    unit: "PS".into(),
                 },
             ],
             filter: None,
+            codelists: Default::default(),
+            sdmx: crate::spec::SdmxTable {
+                dataflow: "DF_T".into(),
+                time: crate::spec::TimePeriod::None,
+                concepts: Default::default(),
+            },
         }
     }
 
@@ -344,6 +352,7 @@ mod tests {
             name: "est".into(),
             agg: Aggregate::WeightedCount,
             column: Some("w".into()),
+            unit: "PS".into(),
         }];
         let out = tabulate(&df, &t).unwrap();
         let est = |sex: &str| {

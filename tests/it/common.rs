@@ -42,9 +42,42 @@ pub fn run_pipeline(name: &str, extra: &[&str]) -> tempfile::TempDir {
     out
 }
 
+/// A published table: one Parquet file, or a Hive-partitioned folder beside where the file would
+/// be (`tables/x/year=2020/part-0.parquet`), read back with the partition column restored.
 pub fn parquet(path: &Path) -> DataFrame {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ParquetReader::new(file).finish().unwrap()
+    if path.is_file() {
+        let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        return ParquetReader::new(file).finish().unwrap();
+    }
+    let dir = path.with_extension("");
+    assert!(
+        dir.is_dir(),
+        "neither {} nor {} exists",
+        path.display(),
+        dir.display()
+    );
+    let mut parts = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for part in entries {
+        let name = part.file_name().unwrap().to_string_lossy().into_owned();
+        let (key, value) = name.split_once('=').expect("a Hive partition folder");
+        let file = std::fs::File::open(part.join("part-0.parquet")).unwrap();
+        let mut df = ParquetReader::new(file).finish().unwrap();
+        df.with_column(Column::new(
+            key.into(),
+            vec![value.to_string(); df.height()],
+        ))
+        .unwrap();
+        parts.push(df.lazy());
+    }
+    concat(parts, UnionArgs::default())
+        .unwrap()
+        .collect()
+        .unwrap()
 }
 
 pub fn metadata(path: &Path) -> Vec<(String, String)> {

@@ -2,11 +2,21 @@
 
 use crate::common::*;
 
+/// One output folder of a run, with the `path()` of a temporary folder.
+struct Output(std::path::PathBuf);
+
+impl Output {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
 const PERMITS_TABLE: &str = "tables/titres_sexe_nationalite_region_age.parquet";
 
 #[test]
 fn permits_quarantine_holds_exactly_the_bad_rows() {
-    let out = run_pipeline("titres_sejour", &[]);
+    let run = run_pipeline("titres_sejour", &[]);
+    let out = Output(run.path().join("titres_sejour"));
     let expected = csv_rows(&repo("sample_data/permits/expected_rejects.csv"));
     let got = csv_rows(&out.path().join("quarantine/quarantine.csv"));
     let key = |line: &str, column: &str| format!("{line}:{column}");
@@ -54,7 +64,8 @@ fn permits_quarantine_holds_exactly_the_bad_rows() {
 
 #[test]
 fn permits_rows_are_conserved_and_recorded() {
-    let out = run_pipeline("titres_sejour", &[]);
+    let run = run_pipeline("titres_sejour", &[]);
+    let out = Output(run.path().join("titres_sejour"));
     let m = manifest(out.path());
     let s = &m["sources"][0];
     assert_eq!(s["rows_in"], 3000);
@@ -101,7 +112,8 @@ fn permits_rows_are_conserved_and_recorded() {
 
 #[test]
 fn permits_table_totals_add_up_and_unknown_sex_is_kept() {
-    let out = run_pipeline("titres_sejour", &[]);
+    let run = run_pipeline("titres_sejour", &[]);
+    let out = Output(run.path().join("titres_sejour"));
     let t = parquet(&out.path().join(PERMITS_TABLE));
     let dims = ["sex", "nationality", "region_code", "groupe_age"];
     assert_sex_totals(
@@ -176,7 +188,8 @@ fn permits_table_totals_add_up_and_unknown_sex_is_kept() {
 #[test]
 fn permits_table_matches_an_independent_count() {
     // Recount Senegalese (any spelling) women, all regions and ages, straight from the raw file.
-    let out = run_pipeline("titres_sejour", &[]);
+    let run = run_pipeline("titres_sejour", &[]);
+    let out = Output(run.path().join("titres_sejour"));
     let t = parquet(&out.path().join(PERMITS_TABLE));
     let got = cell(
         &t,
@@ -221,17 +234,36 @@ fn permits_table_matches_an_independent_count() {
 
 #[test]
 fn reruns_write_the_same_bytes() {
+    // Everything but the manifest (which records times) is identical on the same inputs.
+    fn files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if !p.ends_with("manifest.json") {
+                    out.push(p.strip_prefix(root).unwrap().to_path_buf());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
     let a = run_pipeline("titres_sejour", &[]);
     let b = run_pipeline("titres_sejour", &[]);
-    for f in [
-        PERMITS_TABLE,
-        "tables/titres_sexe_motif.parquet",
-        "quarantine/quarantine.parquet",
-        "quarantine/quarantine.csv",
-    ] {
-        let x = std::fs::read(a.path().join(f)).unwrap();
-        let y = std::fs::read(b.path().join(f)).unwrap();
-        assert!(x == y, "{f} differs between two runs on the same input");
+    let names = files(a.path());
+    assert_eq!(names, files(b.path()));
+    assert!(names.len() > 15, "{names:?}");
+    for f in names {
+        let x = std::fs::read(a.path().join(&f)).unwrap();
+        let y = std::fs::read(b.path().join(&f)).unwrap();
+        assert!(
+            x == y,
+            "{} differs between two runs on the same input",
+            f.display()
+        );
     }
 }
 
@@ -420,7 +452,8 @@ fn undesa_morocco_figures_match_the_source_note() {
 #[test]
 fn permits_by_african_union_region_add_up_from_nationalities() {
     use marsad::codelist::{CodeList, RegionLevel};
-    let out = run_pipeline("titres_sejour", &[]);
+    let run = run_pipeline("titres_sejour", &[]);
+    let out = Output(run.path().join("titres_sejour"));
     let detail = parquet(&out.path().join(PERMITS_TABLE));
     let au = parquet(&out.path().join("tables/titres_sexe_region_ua.parquet"));
     let dims = ["sex", "nationality_au_region", "region_code"];

@@ -13,6 +13,9 @@ use serde::Serialize;
 
 use crate::error::{EngineContext, Error, Result};
 
+pub mod datapackage;
+pub mod sdmx;
+
 /// Provenance written into every Parquet file's key-value metadata.
 #[derive(Debug, Clone, Serialize)]
 pub struct Provenance {
@@ -56,7 +59,7 @@ fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-fn describe(root: &Path, path: &Path, rows: u64) -> Result<Written> {
+pub(crate) fn describe(root: &Path, path: &Path, rows: u64) -> Result<Written> {
     let bytes = std::fs::read(path).map_err(write_error(path))?;
     Ok(Written {
         path: path
@@ -91,6 +94,78 @@ pub fn write_parquet(
     describe(root, path, df.height() as u64)
 }
 
+/// Make a text cell safe to open in a spreadsheet: a cell that starts with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return would be read by Excel or LibreOffice as a formula, so it is
+/// prefixed with an apostrophe (OWASP's advice for CSV injection). Plain numbers such as `-5` are
+/// left alone, since a spreadsheet reads them as numbers, not formulas.
+pub fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.trim().parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// Write a table as a Hive-partitioned dataset: one Parquet file per value of `key`, in
+/// `<dir>/<key>=<value>/part-0.parquet`, the key column left out of the files as Hive readers
+/// expect. Values are written in sorted order so reruns give the same files.
+pub fn write_partitioned(
+    root: &Path,
+    dir: &Path,
+    df: &DataFrame,
+    key: &str,
+    metadata: Vec<(String, String)>,
+) -> Result<Vec<Written>> {
+    let context = || format!("partitioning {} by `{key}`", dir.display());
+    let values = df
+        .column(key)
+        .at(context)?
+        .cast(&DataType::String)
+        .at(context)?
+        .unique_stable()
+        .at(context)?;
+    let mut values: Vec<String> = values
+        .str()
+        .at(context)?
+        .iter()
+        .map(|v| v.unwrap_or("__HIVE_DEFAULT_PARTITION__").to_string())
+        .collect();
+    values.sort();
+    let mut written = Vec::new();
+    for v in values {
+        let mut part = df
+            .clone()
+            .lazy()
+            .filter(col(key).cast(DataType::String).eq(lit(v.clone())))
+            .drop(Selector::ByName {
+                names: [PlSmallStr::from(key)].into(),
+                strict: true,
+            })
+            .collect()
+            .at(context)?;
+        let path = dir
+            .join(format!("{key}={}", hive_escape(&v)))
+            .join("part-0.parquet");
+        written.push(write_parquet(root, &path, &mut part, metadata.clone())?);
+    }
+    Ok(written)
+}
+
+/// Escape the characters Hive reserves in a partition value (as Hive and pyarrow do).
+fn hive_escape(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| match c {
+            '/' | '=' | '%' | '\\' | ':' | '#' | '?' | '"' | '\'' | '*' | '<' | '>' | '|' | '^' => {
+                format!("%{:02X}", c as u32)
+            }
+            c if c.is_control() => format!("%{:02X}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 /// CSV for people who open the quarantine in a spreadsheet or send it back to a ministry.
 pub fn write_csv(root: &Path, path: &Path, df: &DataFrame) -> Result<Written> {
     let file = File::create(path).map_err(write_error(path))?;
@@ -113,8 +188,12 @@ pub fn write_csv(root: &Path, path: &Path, df: &DataFrame) -> Result<Written> {
         .collect::<PolarsResult<_>>()
         .at(|| format!("writing {}", path.display()))?;
     for i in 0..df.height() {
-        w.write_record(strings.iter().map(|s| s.get(i).unwrap_or("")))
-            .map_err(csv_error)?;
+        w.write_record(
+            strings
+                .iter()
+                .map(|s| neutralize(s.get(i).unwrap_or("")).into_owned()),
+        )
+        .map_err(csv_error)?;
     }
     w.flush().map_err(write_error(path))?;
     drop(w);
@@ -221,4 +300,23 @@ pub fn inspect(path: &Path, rows: usize) -> Result<String> {
         df.head(Some(rows))
     ));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralized_numbers_are_not() {
+        assert_eq!(neutralize("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralize("+33 6 12"), "'+33 6 12");
+        assert_eq!(neutralize("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(neutralize("-cmd"), "'-cmd");
+        assert_eq!(neutralize("\tx"), "'\tx");
+        assert_eq!(neutralize("-5"), "-5");
+        assert_eq!(neutralize("-1.5e3"), "-1.5e3");
+        assert_eq!(neutralize("Sénégal"), "Sénégal");
+        assert_eq!(hive_escape("MA-01"), "MA-01");
+        assert_eq!(hive_escape("a/b=c"), "a%2Fb%3Dc");
+    }
 }

@@ -1,0 +1,531 @@
+//! SDMX exchange: SDMX-CSV 1.0 and 2.0 data files and the SDMX-ML 2.1 structure message that
+//! describes them (data structure definitions, dataflows, concepts and the code lists used).
+//!
+//! Each table becomes one dataflow. Its dimensions are the table's dimensions, plus `INDICATOR`
+//! (one code per measure, since SDMX 2.1 has a single `OBS_VALUE`) and `TIME_PERIOD`. Attributes:
+//! `UNIT_MEASURE`, `UNIT_MULT`, `OBS_STATUS` and `CONF_STATUS`. See the SDMX-CSV field guide
+//! (sdmx-twg/sdmx-csv) and the SDMX 2.1 standard, section 3 (SDMX-ML).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use super::{neutralize, Written};
+use crate::error::{EngineContext, Error, Result};
+use crate::spec::{SdmxAgency, TablePlan, TimePeriod};
+
+/// Observation status of a published figure (SDMX CL_OBS_STATUS): `A`, normal value.
+pub const OBS_NORMAL: &str = "A";
+/// Confidentiality status (SDMX CL_CONF_STATUS): `F`, free for publication.
+pub const CONF_FREE: &str = "F";
+
+/// Which SDMX-CSV version to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvVersion {
+    V1,
+    V2,
+}
+
+fn text_values(df: &DataFrame, column: &str) -> PolarsResult<Vec<String>> {
+    let c = df.column(column)?.cast(&DataType::String)?;
+    Ok(c.str()?
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect())
+}
+
+/// Numbers as SDMX writes them: integers without a decimal point, others with up to 6 decimals.
+fn number_values(df: &DataFrame, column: &str) -> PolarsResult<Vec<String>> {
+    let c = df.column(column)?;
+    if c.dtype().is_integer() {
+        let c = c.cast(&DataType::Int64)?;
+        Ok(c.i64()?
+            .iter()
+            .map(|v| v.map(|v| v.to_string()).unwrap_or_default())
+            .collect())
+    } else {
+        let c = c.cast(&DataType::Float64)?;
+        Ok(c.f64()?
+            .iter()
+            .map(|v| match v {
+                Some(v) if v.is_finite() => {
+                    let s = format!("{v:.6}");
+                    s.trim_end_matches('0').trim_end_matches('.').to_string()
+                }
+                _ => String::new(),
+            })
+            .collect())
+    }
+}
+
+pub fn structure_ref(agency: &SdmxAgency, id: &str) -> String {
+    format!("{}:{}({})", agency.agency, id, agency.version)
+}
+
+/// Write one table as SDMX-CSV.
+pub fn write_csv(
+    root: &Path,
+    path: &Path,
+    df: &DataFrame,
+    table: &TablePlan,
+    agency: &SdmxAgency,
+    version: CsvVersion,
+) -> Result<Written> {
+    let context = || format!("writing {}", path.display());
+    let dims: Vec<(&String, &String)> = table
+        .dimensions
+        .iter()
+        .filter_map(|d| table.sdmx.concepts.get(d).map(|c| (d, c)))
+        .collect();
+    let mut header: Vec<String> = match version {
+        CsvVersion::V1 => vec!["DATAFLOW".into()],
+        CsvVersion::V2 => vec!["STRUCTURE".into(), "STRUCTURE_ID".into(), "ACTION".into()],
+    };
+    header.extend(dims.iter().map(|(_, c)| c.to_string()));
+    header.extend(
+        [
+            "INDICATOR",
+            "TIME_PERIOD",
+            "OBS_VALUE",
+            "UNIT_MEASURE",
+            "UNIT_MULT",
+            "OBS_STATUS",
+            "CONF_STATUS",
+        ]
+        .map(String::from),
+    );
+    let dim_values: Vec<Vec<String>> = dims
+        .iter()
+        .map(|(d, _)| text_values(df, d))
+        .collect::<PolarsResult<_>>()
+        .at(context)?;
+    let time: Vec<String> = match &table.sdmx.time {
+        TimePeriod::Dimension(d) => text_values(df, d).at(context)?,
+        TimePeriod::Fixed(p) => vec![p.clone(); df.height()],
+        TimePeriod::None => vec![String::new(); df.height()],
+    };
+    let flow = structure_ref(agency, &table.sdmx.dataflow);
+    let file = std::fs::File::create(path).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    let csv_error = |e: csv::Error| Error::Write {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    };
+    w.write_record(&header).map_err(csv_error)?;
+    let mut rows = 0u64;
+    for m in &table.measures {
+        let values = number_values(df, &m.name).at(context)?;
+        for i in 0..df.height() {
+            let mut record: Vec<String> = match version {
+                CsvVersion::V1 => vec![flow.clone()],
+                CsvVersion::V2 => vec!["dataflow".into(), flow.clone(), "I".into()],
+            };
+            record.extend(dim_values.iter().map(|v| neutralize(&v[i]).into_owned()));
+            record.push(m.name.clone());
+            record.push(time[i].clone());
+            record.push(values[i].clone());
+            record.push(m.unit.clone());
+            record.push("0".into());
+            record.push(OBS_NORMAL.into());
+            record.push(CONF_FREE.into());
+            w.write_record(&record).map_err(csv_error)?;
+            rows += 1;
+        }
+    }
+    w.flush().map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    drop(w);
+    super::describe(root, path, rows)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn name(out: &mut String, indent: &str, text: &str) {
+    let _ = writeln!(
+        out,
+        "{indent}<com:Name xml:lang=\"en\">{}</com:Name>",
+        escape(text)
+    );
+}
+
+fn reference(
+    out: &mut String,
+    indent: &str,
+    id: &str,
+    agency: &SdmxAgency,
+    package: &str,
+    class: &str,
+    parent: Option<&str>,
+) {
+    let _ = match parent {
+        Some(p) => writeln!(
+            out,
+            "{indent}<Ref id=\"{id}\" maintainableParentID=\"{p}\" maintainableParentVersion=\"{}\" agencyID=\"{}\" package=\"{package}\" class=\"{class}\"/>",
+            agency.version, agency.agency
+        ),
+        None => writeln!(
+            out,
+            "{indent}<Ref id=\"{id}\" version=\"{}\" agencyID=\"{}\" package=\"{package}\" class=\"{class}\"/>",
+            agency.version, agency.agency
+        ),
+    };
+}
+
+/// Codes and labels of the attribute code lists marsad always declares.
+type CodeTable = &'static [(&'static str, &'static str)];
+
+/// A code list in the structure message: its codes and their labels.
+struct Codes {
+    id: String,
+    name: String,
+    codes: BTreeMap<String, String>,
+}
+
+/// Labels of the codes marsad writes itself.
+fn pseudo_label(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "_T" => "Total",
+        "_U" => "Unknown",
+        "_O" => "Other",
+        "_Z" => "Not applicable",
+        "_N" => "Non response",
+        _ => return None,
+    })
+}
+
+/// The SDMX-ML 2.1 structure message for the tables written as SDMX.
+pub fn structure(
+    pipeline: &str,
+    agency: &SdmxAgency,
+    tables: &[(&TablePlan, &DataFrame)],
+) -> Result<String> {
+    let scheme = format!(
+        "CS_{}",
+        pipeline
+            .to_uppercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
+    // concept -> code list, merged across tables (a concept has one code list)
+    let mut lists: BTreeMap<String, Codes> = BTreeMap::new();
+    let mut concepts: BTreeMap<String, String> = BTreeMap::new();
+    for (table, df) in tables {
+        for (dim, concept) in &table.sdmx.concepts {
+            let values =
+                text_values(df, dim).at(|| format!("describing table `{}`", table.name))?;
+            let entry = lists.entry(concept.clone()).or_insert_with(|| Codes {
+                id: format!("CL_{concept}"),
+                name: dim.replace('_', " "),
+                codes: BTreeMap::new(),
+            });
+            concepts.insert(concept.clone(), dim.replace('_', " "));
+            for v in values {
+                let label = table
+                    .codelists
+                    .get(dim)
+                    .and_then(|l| l.label(&v))
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .or_else(|| pseudo_label(&v).map(String::from))
+                    .unwrap_or_else(|| v.clone());
+                entry.codes.entry(v).or_insert(label);
+            }
+        }
+        let indicator = lists.entry("INDICATOR".into()).or_insert_with(|| Codes {
+            id: "CL_INDICATOR".into(),
+            name: "Indicator".into(),
+            codes: BTreeMap::new(),
+        });
+        for m in &table.measures {
+            indicator
+                .codes
+                .insert(m.name.clone(), m.name.replace('_', " "));
+        }
+        let units = lists.entry("UNIT_MEASURE".into()).or_insert_with(|| Codes {
+            id: "CL_UNIT_MEASURE".into(),
+            name: "Unit of measure".into(),
+            codes: BTreeMap::new(),
+        });
+        for m in &table.measures {
+            let label = match m.unit.as_str() {
+                "PS" => "Persons",
+                "_Z" => "Not applicable",
+                other => other,
+            };
+            units.codes.insert(m.unit.clone(), label.into());
+        }
+    }
+    concepts.insert("INDICATOR".into(), "Indicator".into());
+    let fixed: [(&str, &str, CodeTable); 2] = [
+        (
+            "OBS_STATUS",
+            "Observation status",
+            &[
+                ("A", "Normal value"),
+                ("E", "Estimated value"),
+                ("O", "Missing value"),
+                ("Q", "Missing value; suppressed"),
+                ("U", "Low reliability"),
+            ],
+        ),
+        (
+            "CONF_STATUS",
+            "Confidentiality status",
+            &[
+                ("F", "Free"),
+                ("C", "Confidential statistical information"),
+                (
+                    "D",
+                    "Secondary confidentiality set by the sender, not for publication",
+                ),
+            ],
+        ),
+    ];
+    for (id, label, codes) in fixed {
+        lists.insert(
+            id.into(),
+            Codes {
+                id: format!("CL_{id}"),
+                name: label.into(),
+                codes: codes
+                    .iter()
+                    .map(|(c, l)| (c.to_string(), l.to_string()))
+                    .collect(),
+            },
+        );
+    }
+    for (id, label) in [
+        ("TIME_PERIOD", "Time period"),
+        ("OBS_VALUE", "Observation value"),
+        ("UNIT_MEASURE", "Unit of measure"),
+        ("UNIT_MULT", "Unit multiplier"),
+        ("OBS_STATUS", "Observation status"),
+        ("CONF_STATUS", "Confidentiality status"),
+    ] {
+        concepts.insert(id.into(), label.into());
+    }
+
+    let mut x = String::new();
+    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    x.push_str("<mes:Structure xmlns:mes=\"http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message\" xmlns:str=\"http://www.sdmx.org/resources/sdmxml/schemas/v2_1/structure\" xmlns:com=\"http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common\" xmlns:xml=\"http://www.w3.org/XML/1998/namespace\">\n");
+    // A fixed preparation date keeps the file identical across reruns of the same inputs.
+    let _ = writeln!(
+        x,
+        "  <mes:Header>\n    <mes:ID>{}</mes:ID>\n    <mes:Test>false</mes:Test>\n    <mes:Prepared>2000-01-01T00:00:00</mes:Prepared>\n    <mes:Sender id=\"{}\"/>\n  </mes:Header>",
+        escape(&scheme.replacen("CS_", "STR_", 1)),
+        escape(&agency.agency)
+    );
+    x.push_str("  <mes:Structures>\n");
+
+    x.push_str("    <str:Dataflows>\n");
+    for (table, _) in tables {
+        let dsd = format!("DSD_{}", &table.sdmx.dataflow.trim_start_matches("DF_"));
+        let _ = writeln!(
+            x,
+            "      <str:Dataflow id=\"{}\" agencyID=\"{}\" version=\"{}\">",
+            table.sdmx.dataflow, agency.agency, agency.version
+        );
+        name(
+            &mut x,
+            "        ",
+            table.title.as_deref().unwrap_or(&table.name),
+        );
+        x.push_str("        <str:Structure>\n");
+        reference(
+            &mut x,
+            "          ",
+            &dsd,
+            agency,
+            "datastructure",
+            "DataStructure",
+            None,
+        );
+        x.push_str("        </str:Structure>\n      </str:Dataflow>\n");
+    }
+    x.push_str("    </str:Dataflows>\n");
+
+    x.push_str("    <str:Codelists>\n");
+    for list in lists.values() {
+        let _ = writeln!(
+            x,
+            "      <str:Codelist id=\"{}\" agencyID=\"{}\" version=\"{}\">",
+            list.id, agency.agency, agency.version
+        );
+        name(&mut x, "        ", &list.name);
+        for (code, label) in &list.codes {
+            let _ = writeln!(x, "        <str:Code id=\"{}\">", escape(code));
+            name(&mut x, "          ", label);
+            x.push_str("        </str:Code>\n");
+        }
+        x.push_str("      </str:Codelist>\n");
+    }
+    x.push_str("    </str:Codelists>\n");
+
+    x.push_str("    <str:Concepts>\n");
+    let _ = writeln!(
+        x,
+        "      <str:ConceptScheme id=\"{scheme}\" agencyID=\"{}\" version=\"{}\">",
+        agency.agency, agency.version
+    );
+    name(&mut x, "        ", &format!("Concepts of {pipeline}"));
+    for (id, label) in &concepts {
+        let _ = writeln!(x, "        <str:Concept id=\"{id}\">");
+        name(&mut x, "          ", label);
+        x.push_str("        </str:Concept>\n");
+    }
+    x.push_str("      </str:ConceptScheme>\n    </str:Concepts>\n");
+
+    x.push_str("    <str:DataStructures>\n");
+    for (table, _) in tables {
+        let dsd = format!("DSD_{}", &table.sdmx.dataflow.trim_start_matches("DF_"));
+        let _ = writeln!(
+            x,
+            "      <str:DataStructure id=\"{dsd}\" agencyID=\"{}\" version=\"{}\">",
+            agency.agency, agency.version
+        );
+        name(
+            &mut x,
+            "        ",
+            table.title.as_deref().unwrap_or(&table.name),
+        );
+        x.push_str("        <str:DataStructureComponents>\n          <str:DimensionList id=\"DimensionDescriptor\">\n");
+        let mut position = 0;
+        let coded = |x: &mut String,
+                     id: &str,
+                     concept_list: &str,
+                     element: &str,
+                     position: Option<usize>| {
+            let pos = position
+                .map(|p| format!(" position=\"{p}\""))
+                .unwrap_or_default();
+            let _ = writeln!(x, "            <str:{element} id=\"{id}\"{pos}>");
+            x.push_str("              <str:ConceptIdentity>\n");
+            reference(
+                x,
+                "                ",
+                id,
+                agency,
+                "conceptscheme",
+                "Concept",
+                Some(&scheme),
+            );
+            x.push_str("              </str:ConceptIdentity>\n              <str:LocalRepresentation>\n                <str:Enumeration>\n");
+            reference(
+                x,
+                "                  ",
+                concept_list,
+                agency,
+                "codelist",
+                "Codelist",
+                None,
+            );
+            x.push_str(
+                "                </str:Enumeration>\n              </str:LocalRepresentation>\n",
+            );
+        };
+        for d in &table.dimensions {
+            if let Some(concept) = table.sdmx.concepts.get(d) {
+                position += 1;
+                coded(
+                    &mut x,
+                    concept,
+                    &format!("CL_{concept}"),
+                    "Dimension",
+                    Some(position),
+                );
+                x.push_str("            </str:Dimension>\n");
+            }
+        }
+        position += 1;
+        coded(
+            &mut x,
+            "INDICATOR",
+            "CL_INDICATOR",
+            "Dimension",
+            Some(position),
+        );
+        x.push_str("            </str:Dimension>\n");
+        position += 1;
+        let _ = writeln!(
+            x,
+            "            <str:TimeDimension id=\"TIME_PERIOD\" position=\"{position}\">"
+        );
+        x.push_str("              <str:ConceptIdentity>\n");
+        reference(
+            &mut x,
+            "                ",
+            "TIME_PERIOD",
+            agency,
+            "conceptscheme",
+            "Concept",
+            Some(&scheme),
+        );
+        x.push_str("              </str:ConceptIdentity>\n              <str:LocalRepresentation>\n                <str:TextFormat textType=\"ObservationalTimePeriod\"/>\n              </str:LocalRepresentation>\n            </str:TimeDimension>\n");
+        x.push_str("          </str:DimensionList>\n          <str:AttributeList id=\"AttributeDescriptor\">\n");
+        for (id, list) in [
+            ("UNIT_MEASURE", Some("CL_UNIT_MEASURE")),
+            ("UNIT_MULT", None),
+            ("OBS_STATUS", Some("CL_OBS_STATUS")),
+            ("CONF_STATUS", Some("CL_CONF_STATUS")),
+        ] {
+            let _ = writeln!(
+                x,
+                "            <str:Attribute id=\"{id}\" assignmentStatus=\"Conditional\">"
+            );
+            x.push_str("              <str:ConceptIdentity>\n");
+            reference(
+                &mut x,
+                "                ",
+                id,
+                agency,
+                "conceptscheme",
+                "Concept",
+                Some(&scheme),
+            );
+            x.push_str(
+                "              </str:ConceptIdentity>\n              <str:LocalRepresentation>\n",
+            );
+            match list {
+                Some(l) => {
+                    x.push_str("                <str:Enumeration>\n");
+                    reference(
+                        &mut x,
+                        "                  ",
+                        l,
+                        agency,
+                        "codelist",
+                        "Codelist",
+                        None,
+                    );
+                    x.push_str("                </str:Enumeration>\n");
+                }
+                None => x.push_str("                <str:TextFormat textType=\"Integer\"/>\n"),
+            }
+            x.push_str("              </str:LocalRepresentation>\n              <str:AttributeRelationship>\n                <str:PrimaryMeasure>\n                  <Ref id=\"OBS_VALUE\"/>\n                </str:PrimaryMeasure>\n              </str:AttributeRelationship>\n            </str:Attribute>\n");
+        }
+        x.push_str("          </str:AttributeList>\n          <str:MeasureList id=\"MeasureDescriptor\">\n            <str:PrimaryMeasure id=\"OBS_VALUE\">\n              <str:ConceptIdentity>\n");
+        reference(
+            &mut x,
+            "                ",
+            "OBS_VALUE",
+            agency,
+            "conceptscheme",
+            "Concept",
+            Some(&scheme),
+        );
+        x.push_str("              </str:ConceptIdentity>\n              <str:LocalRepresentation>\n                <str:TextFormat textType=\"Double\"/>\n              </str:LocalRepresentation>\n            </str:PrimaryMeasure>\n          </str:MeasureList>\n        </str:DataStructureComponents>\n      </str:DataStructure>\n");
+    }
+    x.push_str("    </str:DataStructures>\n  </mes:Structures>\n</mes:Structure>\n");
+    Ok(x)
+}
