@@ -61,6 +61,11 @@ pub enum Error {
         quarantine: PathBuf,
     },
 
+    #[error(
+        "{file}: {rows} rows do not meet the schema; send the file back with the report above"
+    )]
+    Rejected { file: PathBuf, rows: u64 },
+
     #[error("row conservation failed for source `{source_name}`: rows_in {rows_in} != rows_valid {rows_valid} + rows_rejected {rows_rejected}; this is a bug in marsad, please report it with the manifest")]
     Conservation {
         source_name: String,
@@ -93,7 +98,7 @@ impl Error {
         match self {
             Error::Config { .. } | Error::Schema { .. } => exit::CONFIG,
             Error::Read { .. } | Error::Input { .. } | Error::Header { .. } => exit::INPUT,
-            Error::TooManyRejected { .. } => exit::REJECTED,
+            Error::TooManyRejected { .. } | Error::Rejected { .. } => exit::REJECTED,
             _ => exit::OTHER,
         }
     }

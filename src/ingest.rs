@@ -433,6 +433,17 @@ fn match_header(
         Ok(order)
     } else {
         problems.push(format!("  header read: {}", labels.join(" | ")));
+        if let [only] = labels.as_slice() {
+            if let Some(d) = [';', ',', '\t', '|']
+                .into_iter()
+                .find(|d| only.contains(*d))
+            {
+                problems.push(format!(
+                    "  hint: the header is one column holding `{}`: the file is probably delimited by it",
+                    d.escape_default()
+                ));
+            }
+        }
         Err(Error::Header {
             file: path.to_path_buf(),
             schema: schema.to_path_buf(),

@@ -47,14 +47,36 @@ enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
-    /// Read and validate the sources only; write the quarantine and a report.
+    /// Read and validate the sources only; write the quarantine and a report. With `--schema`,
+    /// check one CSV file against an exchange schema, with no pipeline file (a ministry's
+    /// self-check before sending): exit 0 when acceptable, 4 when rows are rejected.
     Validate {
-        pipeline: PathBuf,
+        /// The pipeline file, or with `--schema` the CSV file to check.
+        target: PathBuf,
+        /// A Frictionless Table Schema to check `target` against.
+        #[arg(long)]
+        schema: Option<PathBuf>,
         #[arg(long = "input", value_parser = parse_input)]
         inputs: Vec<(String, PathBuf)>,
-        /// Folder for the quarantine and report (default: the first output's dir + `.validation`).
+        /// Folder for the quarantine and report (default for a pipeline: the first output's dir
+        /// + `.validation`; with --schema: none).
         #[arg(long)]
         output: Option<PathBuf>,
+        /// With --schema: the delimiter (`,` `;` or `tab`).
+        #[arg(long, default_value = ",")]
+        delimiter: String,
+        /// With --schema: auto, utf-8, windows-1252 or iso-8859-1.
+        #[arg(long, default_value = "auto")]
+        encoding: String,
+        /// With --schema: numbers use a decimal comma.
+        #[arg(long)]
+        decimal_comma: bool,
+        /// With --schema: lines before the header.
+        #[arg(long, default_value_t = 0)]
+        skip_lines: usize,
+        /// With --schema: the report as text or JSON.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Check the pipeline file, its schemas and code lists without reading any data.
     Check {
@@ -131,6 +153,82 @@ fn codes(action: CodesAction) -> marsad::Result<()> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
+fn check_file(
+    schema: &std::path::Path,
+    file: &std::path::Path,
+    output: Option<&std::path::Path>,
+    delimiter: &str,
+    encoding: &str,
+    decimal_comma: bool,
+    skip_lines: usize,
+    format: Format,
+) -> marsad::Result<()> {
+    let usage = |message: String| marsad::Error::Config {
+        file: "marsad validate".into(),
+        line: 0,
+        column: 0,
+        message,
+    };
+    let delimiter = match delimiter {
+        "tab" | "\\t" | "\t" => b'\t',
+        d if d.len() == 1 => d.as_bytes()[0],
+        d => {
+            return Err(usage(format!(
+                "--delimiter must be one character such as , ; or tab, not `{d}`"
+            )))
+        }
+    };
+    let encoding = match encoding {
+        "auto" => spec::Encoding::Auto,
+        "utf-8" => spec::Encoding::Utf8,
+        "windows-1252" => spec::Encoding::Windows1252,
+        "iso-8859-1" => spec::Encoding::Iso88591,
+        e => {
+            return Err(usage(format!(
+                "--encoding is auto, utf-8, windows-1252 or iso-8859-1, not `{e}`"
+            )))
+        }
+    };
+    let dialect = spec::Dialect {
+        delimiter,
+        quote: b'"',
+        header: true,
+        skip_lines,
+        encoding,
+        decimal_comma,
+        null_markers: Vec::new(),
+    };
+    match run::check_file(schema, file, dialect, output) {
+        Ok(check) => {
+            match format {
+                Format::Text => print!("{}", report::file_check_text(&check, 50)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&check).unwrap_or_default()
+                ),
+            }
+            if check.valid {
+                Ok(())
+            } else {
+                Err(marsad::Error::Rejected {
+                    file: file.to_path_buf(),
+                    rows: check.books.rows_rejected,
+                })
+            }
+        }
+        Err(e) => {
+            if matches!(format, Format::Json) {
+                println!(
+                    "{}",
+                    serde_json::json!({ "file": file.display().to_string(), "valid": false, "error": e.to_string() })
+                );
+            }
+            Err(e)
+        }
+    }
+}
+
 fn parse_input(raw: &str) -> Result<(String, PathBuf), String> {
     match raw.split_once('=') {
         Some((name, path)) if !name.is_empty() && !path.is_empty() => {
@@ -173,11 +271,33 @@ fn main() -> ExitCode {
                 }
             }),
         Command::Validate {
-            pipeline,
+            target,
+            schema: Some(schema),
+            output,
+            delimiter,
+            encoding,
+            decimal_comma,
+            skip_lines,
+            format,
+            ..
+        } => check_file(
+            &schema,
+            &target,
+            output.as_deref(),
+            &delimiter,
+            &encoding,
+            decimal_comma,
+            skip_lines,
+            format,
+        ),
+        Command::Validate {
+            target,
+            schema: None,
             inputs,
             output,
+            ..
         } => spec::load(
-            &pipeline,
+            &target,
             &Overrides {
                 inputs,
                 output: None,

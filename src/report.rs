@@ -105,6 +105,56 @@ pub fn sources_text(m: &Manifest) -> String {
     s
 }
 
+/// The readable report of `marsad validate --schema`, for the ministry that sent the file.
+pub fn file_check_text(c: &crate::run::FileCheck, max_errors: usize) -> String {
+    let mut s = String::new();
+    let b = &c.books;
+    let verdict = if c.valid { "ACCEPTED" } else { "NOT ACCEPTED" };
+    let _ = writeln!(s, "{verdict}: {} against {}", c.file, c.schema);
+    if let Some(f) = b.files.first() {
+        let _ = writeln!(s, "read as {}, {} rows", f.encoding, b.rows_in);
+    }
+    let _ = writeln!(
+        s,
+        "rows valid: {}, rows rejected: {}",
+        b.rows_valid, b.rows_rejected
+    );
+    if !b.failures.is_empty() {
+        let _ = writeln!(s, "\nproblems by rule and column:");
+        for f in &b.failures {
+            let column = if f.column.is_empty() {
+                "(whole row)"
+            } else {
+                &f.column
+            };
+            let _ = writeln!(s, "  {:<16} {:<24} {} rows", f.rule, column, f.rows);
+        }
+        let _ = writeln!(s, "\nfirst problems (line, column, value: what is wrong):");
+        for e in c.errors.iter().take(max_errors) {
+            let _ = writeln!(
+                s,
+                "  line {}, {}, `{}`: {} ({})",
+                e["line"],
+                e["column"]
+                    .as_str()
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or("whole row"),
+                e["raw_value"].as_str().unwrap_or(""),
+                e["message"].as_str().unwrap_or(""),
+                e["rule"].as_str().unwrap_or("")
+            );
+        }
+        if c.errors.len() > max_errors {
+            let _ = writeln!(
+                s,
+                "  ... and {} more (use --format json or --output DIR for all)",
+                c.errors.len() - max_errors
+            );
+        }
+    }
+    s
+}
+
 /// What `marsad check` prints for a pipeline that is fine.
 pub fn plan_text(plan: &Plan) -> String {
     let mut s = String::new();

@@ -276,6 +276,7 @@ fn yes() -> bool {
 // The resolved plan
 // ---------------------------------------------------------------------------------------------
 
+/// How a CSV file is written, as the plan (or `marsad validate --schema`) reads it.
 #[derive(Debug, Clone)]
 pub struct Dialect {
     pub delimiter: u8,

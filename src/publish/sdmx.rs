@@ -121,6 +121,11 @@ pub fn write_csv(
     for m in &table.measures {
         let values = number_values(df, &m.name).at(context)?;
         for i in 0..df.height() {
+            // A figure without a value (suppressed, or not available) is left out: SDMX reads an
+            // absent observation as missing, while sdmxthon rejects an empty or NaN OBS_VALUE.
+            if values[i].is_empty() {
+                continue;
+            }
             let mut record: Vec<String> = match version {
                 CsvVersion::V1 => vec![flow.clone()],
                 CsvVersion::V2 => vec!["dataflow".into(), flow.clone(), "I".into()],

@@ -4,4 +4,5 @@ mod bad_input;
 mod cli;
 mod codes;
 mod common;
+mod exchange;
 mod pipelines;

@@ -1,0 +1,301 @@
+//! Exchange formats: SDMX-CSV and its structure, Hive-partitioned Parquet, the data package, and
+//! a ministry's own check of a file before sending it.
+
+use crate::common::*;
+
+fn echange() -> (tempfile::TempDir, std::path::PathBuf) {
+    let run = run_pipeline("titres_sejour", &[]);
+    let dir = run.path().join("echange");
+    (run, dir)
+}
+
+#[test]
+fn sdmx_csv_1_and_2_carry_every_cell_with_its_flags() {
+    let (_run, out) = echange();
+    let table = parquet(&out.join("tables/titres_annee_sexe_nationalite.parquet"));
+    let v1 =
+        std::fs::read_to_string(out.join("sdmx/titres_annee_sexe_nationalite.sdmx1.csv")).unwrap();
+    let v2 =
+        std::fs::read_to_string(out.join("sdmx/titres_annee_sexe_nationalite.sdmx2.csv")).unwrap();
+    let mut l1 = v1.lines();
+    let mut l2 = v2.lines();
+    assert_eq!(
+        l1.next().unwrap(),
+        "DATAFLOW,SEX,CITIZENSHIP,INDICATOR,TIME_PERIOD,OBS_VALUE,UNIT_MEASURE,UNIT_MULT,OBS_STATUS,CONF_STATUS"
+    );
+    assert_eq!(
+        l2.next().unwrap(),
+        "STRUCTURE,STRUCTURE_ID,ACTION,SEX,CITIZENSHIP,INDICATOR,TIME_PERIOD,OBS_VALUE,UNIT_MEASURE,UNIT_MULT,OBS_STATUS,CONF_STATUS"
+    );
+    let rows1: Vec<&str> = l1.collect();
+    let rows2: Vec<&str> = l2.collect();
+    assert_eq!(rows1.len(), table.height());
+    assert_eq!(rows2.len(), table.height());
+    assert!(rows1
+        .iter()
+        .all(|r| r.starts_with("MA_ONM:DF_RESIDENCE_PERMITS(1.0),")));
+    assert!(rows2
+        .iter()
+        .all(|r| r.starts_with("dataflow,MA_ONM:DF_RESIDENCE_PERMITS(1.0),I,")));
+    // one cell, checked against the Parquet table
+    let n = cell(
+        &table,
+        &[("annee", "2024"), ("sex", "F"), ("nationality", "SEN")],
+        "titres",
+    );
+    let line = format!("MA_ONM:DF_RESIDENCE_PERMITS(1.0),F,SEN,titres,2024,{n},PS,0,A,F");
+    assert!(rows1.contains(&line.as_str()), "{line}");
+    // totals and unknown sex travel too
+    assert!(rows1.iter().any(|r| r.contains(",_T,_T,titres,2024,")));
+    assert!(rows1.iter().any(|r| r.contains(",_U,")));
+}
+
+#[test]
+fn the_structure_message_declares_what_the_files_use() {
+    let (_run, out) = echange();
+    let xml = std::fs::read_to_string(out.join("sdmx/structure.xml")).unwrap();
+    for needle in [
+        "<str:Dataflow id=\"DF_RESIDENCE_PERMITS\" agencyID=\"MA_ONM\" version=\"1.0\">",
+        "<str:DataStructure id=\"DSD_RESIDENCE_PERMITS_REASON\"",
+        "<str:Codelist id=\"CL_SEX\"",
+        "<str:Code id=\"_U\">",
+        "<str:Codelist id=\"CL_CITIZENSHIP\"",
+        "<str:Code id=\"SEN\">",
+        "<com:Name xml:lang=\"en\">Senegal</com:Name>",
+        "<str:Codelist id=\"CL_REASON\"",
+        "<str:Code id=\"REFUGEE\">",
+        "<str:TimeDimension id=\"TIME_PERIOD\"",
+        "<str:Attribute id=\"OBS_STATUS\"",
+        "<str:PrimaryMeasure id=\"OBS_VALUE\">",
+    ] {
+        assert!(xml.contains(needle), "structure.xml lacks {needle}");
+    }
+    // only codes actually used are declared: no Martinique among the citizenships
+    assert!(!xml.contains("<str:Code id=\"MTQ\">"));
+}
+
+#[test]
+fn hive_partitions_hold_the_same_rows_as_the_table() {
+    let (_run, out) = echange();
+    let dir = out.join("tables/titres_annee_sexe_nationalite");
+    let mut parts: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    parts.sort();
+    assert_eq!(parts, ["annee=2023", "annee=2024"]);
+    let one = {
+        let f = std::fs::File::open(dir.join("annee=2023/part-0.parquet")).unwrap();
+        use polars::prelude::SerReader;
+        polars::prelude::ParquetReader::new(f).finish().unwrap()
+    };
+    assert!(
+        one.column("annee").is_err(),
+        "the key lives in the folder name, not the file"
+    );
+    let all = parquet(&out.join("tables/titres_annee_sexe_nationalite.parquet"));
+    assert_sex_totals(&all, "sex", &["annee", "nationality"], &["titres"]);
+    let total: f64 = filter(&all, &[("sex", "_T"), ("nationality", "_T")])
+        .column("titres")
+        .unwrap()
+        .as_materialized_series()
+        .sum()
+        .unwrap();
+    assert_eq!(total, 2970.0);
+    // each part carries the provenance metadata
+    let md = metadata(&dir.join("annee=2024/part-0.parquet"));
+    assert!(md
+        .iter()
+        .any(|(k, v)| k == "marsad.table" && v == "titres_annee_sexe_nationalite"));
+}
+
+#[test]
+fn the_data_package_describes_every_file() {
+    let run = run_pipeline("titres_sejour", &[]);
+    for (folder, expected) in [("titres_sejour", 5), ("echange", 7)] {
+        let out = run.path().join(folder);
+        let package: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("datapackage.json")).unwrap())
+                .unwrap();
+        assert_eq!(package["name"], "titres_sejour");
+        assert_eq!(package["licenses"][0]["name"], "CC-BY-4.0");
+        assert!(package["sources"][0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("gen_permits.py"));
+        let resources = package["resources"].as_array().unwrap();
+        assert_eq!(resources.len(), expected, "{folder}: {resources:?}");
+        for r in resources {
+            let paths: Vec<String> = match &r["path"] {
+                serde_json::Value::Array(a) => {
+                    a.iter().map(|p| p.as_str().unwrap().to_string()).collect()
+                }
+                p => vec![p.as_str().unwrap().to_string()],
+            };
+            let bytes: u64 = paths
+                .iter()
+                .map(|p| std::fs::metadata(out.join(p)).unwrap().len())
+                .sum();
+            assert_eq!(r["bytes"], bytes, "{}", r["name"]);
+            if let Some(hash) = r["hash"].as_str() {
+                let data = std::fs::read(out.join(&paths[0])).unwrap();
+                assert_eq!(hash, format!("sha256:{}", marsad::sha256_hex(&data)));
+            }
+        }
+    }
+    let out = run.path().join("titres_sejour");
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("datapackage.json")).unwrap())
+            .unwrap();
+    let table = package["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "titres_sexe_nationalite_region_age")
+        .unwrap();
+    assert_eq!(
+        table["rows"],
+        parquet(&out.join("tables/titres_sexe_nationalite_region_age.parquet")).height()
+    );
+    let fields = table["schema"]["fields"].as_array().unwrap();
+    let nationality = fields.iter().find(|f| f["name"] == "nationality").unwrap();
+    assert_eq!(nationality["type"], "string");
+    assert_eq!(nationality["marsad:codelist"], "country");
+    let titres = fields.iter().find(|f| f["name"] == "titres").unwrap();
+    assert_eq!(titres["type"], "integer");
+    assert_eq!(
+        table["schema"]["primaryKey"],
+        serde_json::json!(["sex", "nationality", "region_code", "groupe_age"])
+    );
+}
+
+#[test]
+fn csv_cells_that_look_like_formulas_are_neutralised() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.json"),
+        r#"{"fields": [{"name": "a", "type": "integer"}, {"name": "b"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("f.csv"), "a,b\n=1+1,x\n-5,y\n@SUM(A1),z\n").unwrap();
+    marsad()
+        .args(["-q", "validate", "--schema"])
+        .arg(dir.path().join("s.json"))
+        .arg(dir.path().join("f.csv"))
+        .arg("--output")
+        .arg(dir.path().join("q"))
+        .assert()
+        .code(4);
+    let csv = std::fs::read_to_string(dir.path().join("q/quarantine/quarantine.csv")).unwrap();
+    assert!(csv.contains(",'=1+1,"), "{csv}");
+    assert!(csv.contains(",'@SUM(A1),"), "{csv}");
+    let q = parquet(&dir.path().join("q/quarantine/quarantine.parquet"));
+    assert!(
+        strings(&q, "raw_value").contains(&"=1+1".to_string()),
+        "Parquet keeps the raw value"
+    );
+}
+
+#[test]
+fn a_ministry_checks_its_file_before_sending_it() {
+    // a good file: accepted, exit 0
+    let out = marsad()
+        .args(["validate", "--schema"])
+        .arg(repo("schemas/undesa_ims_bilateral_sex.json"))
+        .arg(repo("sample_data/undesa/stocks_by_sex.csv"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("ACCEPTED: "), "{text}");
+    // the permit register: rejected rows listed with line, column, value and reason; exit 4
+    let out = marsad()
+        .args(["-q", "validate", "--schema"])
+        .arg(repo("schemas/titres_sejour.json"))
+        .arg(repo("sample_data/permits/titres_sejour_2024.csv"))
+        .args(["--delimiter", ";"])
+        .assert()
+        .code(4)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("NOT ACCEPTED: "), "{text}");
+    assert!(
+        text.contains("line 31, annee_naissance, `202Z`: not an integer (type)"),
+        "{text}"
+    );
+    // the same as JSON, for the ministry's own tools
+    let out = marsad()
+        .args(["-q", "validate", "--format", "json", "--schema"])
+        .arg(repo("schemas/titres_sejour.json"))
+        .arg(repo("sample_data/permits/titres_sejour_2024.csv"))
+        .args(["--delimiter", ";"])
+        .assert()
+        .code(4)
+        .get_output()
+        .stdout
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["books"]["rows_in"], 3000);
+    let errors = json["errors"].as_array().unwrap();
+    assert_eq!(
+        errors.len() as u64,
+        json["books"]["rows_rejected"].as_u64().unwrap()
+    );
+    assert!(errors
+        .iter()
+        .any(|e| e["line"] == 31 && e["rule"] == "type"));
+    // a wrong delimiter: a header error with a hint, exit 3, JSON still printed
+    let out = marsad()
+        .args(["-q", "validate", "--format", "json", "--schema"])
+        .arg(repo("schemas/titres_sejour.json"))
+        .arg(repo("sample_data/permits/titres_sejour_2024.csv"))
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["valid"], false);
+    assert!(
+        json["error"].as_str().unwrap().contains("delimited by it"),
+        "{json}"
+    );
+}
+
+#[test]
+fn sdmx_options_are_checked_before_any_data_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("pipelines/undesa_maroc.toml")).unwrap();
+    let base = repo("pipelines");
+    let write = |t: &str| {
+        let p = dir.path().join("p.toml");
+        std::fs::write(&p, t.replace("\"../", &format!("\"{}/../", base.display()))).unwrap();
+        p
+    };
+    let run = |p: std::path::PathBuf| {
+        String::from_utf8(
+            marsad()
+                .arg("check")
+                .arg(p)
+                .assert()
+                .code(2)
+                .get_output()
+                .stderr
+                .clone(),
+        )
+        .unwrap()
+    };
+    let err = run(write(&text.replace("sdmx-csv-2.0", "sdmx-csv-3.0")));
+    assert!(err.contains("unknown format `sdmx-csv-3.0`"), "{err}");
+    let no_agency = text.replace("[sdmx]\nagency = \"MA_ONM\"\nversion = \"1.0\"\n", "");
+    let err = run(write(&no_agency));
+    assert!(err.contains("needs an [sdmx] table"), "{err}");
+    let err = run(write(
+        &text.replace("totals = [\"origin\"]", "totals = [\"origin\", \"t\"]"),
+    ));
+    assert!(err.contains("cannot have totals"), "{err}");
+}
