@@ -122,19 +122,23 @@ fn map_distinct(
         Column::new("__key".into(), raw),
         Column::new(into.into(), out),
     ])?;
-    df.lazy()
-        .with_column(key.alias("__key"))
-        .join(
-            mapping.lazy(),
-            [col("__key")],
-            [col("__key")],
-            JoinArgs::new(JoinType::Left),
-        )
+    join_mapping(df, key, mapping)
         .drop(Selector::ByName {
             names: [PlSmallStr::from("__key")].into(),
             strict: true,
         })
         .collect()
+}
+
+/// Join a mapping computed on distinct values (keyed by `__key`) back onto every row, by the
+/// text of `key`; the `__key` column stays for the caller to use and drop.
+fn join_mapping(df: DataFrame, key: Expr, mapping: DataFrame) -> LazyFrame {
+    df.lazy().with_column(key.alias("__key")).join(
+        mapping.lazy(),
+        [col("__key")],
+        [col("__key")],
+        JoinArgs::new(JoinType::Left),
+    )
 }
 
 /// Age groups of a scheme as SDMX-style codes; a missing or negative age is `_U`, "not
@@ -322,15 +326,7 @@ fn map_codes(
     ])
     .at(context)?;
 
-    let joined = df
-        .lazy()
-        .with_column(key.alias("__key"))
-        .join(
-            mapping.lazy(),
-            [col("__key")],
-            [col("__key")],
-            JoinArgs::new(JoinType::Left),
-        )
+    let joined = join_mapping(df, key, mapping)
         .with_column(
             when(col("__key").is_null())
                 .then(lit(h.missing.clone()))

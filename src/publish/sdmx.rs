@@ -60,6 +60,11 @@ fn number_values(df: &DataFrame, column: &str) -> PolarsResult<Vec<String>> {
     }
 }
 
+/// The data structure definition of a table's dataflow: `DF_X` is described by `DSD_X`.
+fn dsd_id(table: &TablePlan) -> String {
+    format!("DSD_{}", table.sdmx.dataflow.trim_start_matches("DF_"))
+}
+
 pub fn structure_ref(agency: &SdmxAgency, id: &str) -> String {
     format!("{}:{}({})", agency.agency, id, agency.version)
 }
@@ -335,7 +340,7 @@ pub fn structure(
 
     x.push_str("    <str:Dataflows>\n");
     for (table, _) in tables {
-        let dsd = format!("DSD_{}", &table.sdmx.dataflow.trim_start_matches("DF_"));
+        let dsd = dsd_id(table);
         let _ = writeln!(
             x,
             "      <str:Dataflow id=\"{}\" agencyID=\"{}\" version=\"{}\">",
@@ -393,7 +398,7 @@ pub fn structure(
 
     x.push_str("    <str:DataStructures>\n");
     for (table, _) in tables {
-        let dsd = format!("DSD_{}", &table.sdmx.dataflow.trim_start_matches("DF_"));
+        let dsd = dsd_id(table);
         let _ = writeln!(
             x,
             "      <str:DataStructure id=\"{dsd}\" agencyID=\"{}\" version=\"{}\">",
