@@ -39,7 +39,7 @@ fn aggregate(lf: LazyFrame, keys: &[String], aggs: &[Expr]) -> LazyFrame {
     if keys.is_empty() {
         lf.select(aggs)
     } else {
-        lf.group_by(keys.iter().map(|k| col(k.as_str())).collect::<Vec<_>>())
+        lf.group_by_stable(keys.iter().map(|k| col(k.as_str())).collect::<Vec<_>>())
             .agg(aggs)
     }
 }
@@ -51,17 +51,28 @@ pub fn tabulate(frame: &DataFrame, table: &TablePlan) -> Result<DataFrame> {
         lf = lf.filter(filter.clone());
     }
     // Dimensions are published as codes; a missing value is "unknown", never a silent gap.
+    // Aggregate once to the finest cells (every dimension); all totals are then sums of those
+    // few thousand cells rather than new passes over millions of rows. Exact, because every
+    // measure (count, sum, weighted count) adds up.
+    let dims: Vec<Expr> = table
+        .dimensions
+        .iter()
+        .map(|d| col(d.as_str()).cast(DataType::String).fill_null(lit("_U")))
+        .collect();
+    // Sorted, so that the totals add the same floating-point numbers in the same order on every
+    // run (reruns write the same bytes).
+    let sorted: Vec<Expr> = table.dimensions.iter().map(|d| col(d.as_str())).collect();
     let base = lf
-        .with_columns(
-            table
-                .dimensions
-                .iter()
-                .map(|d| col(d.as_str()).cast(DataType::String).fill_null(lit("_U")))
-                .collect::<Vec<_>>(),
-        )
+        .group_by(dims)
+        .agg(aggregations(table))
+        .sort_by_exprs(sorted, SortMultipleOptions::default())
         .collect()
         .at(context)?;
-    let aggs = aggregations(table);
+    let aggs: Vec<Expr> = table
+        .measures
+        .iter()
+        .map(|m| col(m.name.as_str()).sum().alias(m.name.as_str()))
+        .collect();
     let others: Vec<String> = table
         .dimensions
         .iter()
@@ -115,11 +126,35 @@ pub fn tabulate(frame: &DataFrame, table: &TablePlan) -> Result<DataFrame> {
         )
         .collect()
         .at(context)?;
+    round_measures(&mut out, table).at(context)?;
     if let Some(sex) = &table.sex {
         check_sex_totals(&out, table, sex, &others)?;
         out = gender_columns(out, table, sex, &others).at(context)?;
     }
     Ok(out)
+}
+
+/// Decimals kept in sums of decimal measures (weights, amounts).
+pub const DECIMALS: i32 = 6;
+
+/// Round decimal measures to `DECIMALS` places. Parallel addition of floating-point numbers does
+/// not happen in the same order on every run, so the last bits of a sum can change; rounding
+/// keeps reruns on the same input byte-identical, far below any precision a statistic carries.
+fn round_measures(out: &mut DataFrame, table: &TablePlan) -> PolarsResult<()> {
+    let scale = 10f64.powi(DECIMALS);
+    for m in &table.measures {
+        let column = out.column(&m.name)?;
+        if column.dtype().is_float() {
+            let rounded = column
+                .cast(&DataType::Float64)?
+                .f64()?
+                .apply_values(|v| (v * scale).round() / scale)
+                .into_series()
+                .with_name(m.name.as_str().into());
+            out.with_column(rounded.into_column())?;
+        }
+    }
+    Ok(())
 }
 
 /// Cells for F, M and `_U` for every combination of `keep` present, zero where empty, plus any

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Time marsad against the same job written for DuckDB, on the same generated permit register.
+
+The job: read the `;`-separated Windows-1252 register, validate it against its schema, set bad
+rows aside, harmonize sex, nationality and region, derive the five-year age group and tabulate by
+sex x nationality x region x age group with counts, sums of `poids` and totals, written to Parquet.
+marsad runs benches/permits_bench.toml; DuckDB runs benches/permits_duckdb.sql and COPYs the table
+to Parquet. The two run alternately; the script prints the median wall time, the peak memory
+(maximum resident set size from /usr/bin/time -v), the ratio marsad / DuckDB, and whether the two
+tables are equal cell for cell.
+
+    python3 benches/compare_duckdb.py [--rows 10000000] [--runs 3] [--threads N]
+
+DuckDB comes from PyPI, into $HOME/.cache/marsad/venv (created if missing). The register is
+generated once per size and seed into $HOME/.cache/marsad/bench/ (about 70 bytes a row).
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.path.expanduser("~/.cache/marsad")
+
+
+def venv_python():
+    venv = os.environ.get("MARSAD_VENV", os.path.join(CACHE, "venv"))
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "duckdb==2.0.0"], check=True)
+    return python
+
+
+def timed(cmd, env):
+    """Run cmd under /usr/bin/time -v; return (wall seconds, peak RSS in MiB)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
+        subprocess.run(["/usr/bin/time", "-v", "-o", t.name] + cmd, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        text = t.read()
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", text)
+    seconds = int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    return seconds, rss_kb / 1024
+
+
+DUCKDB_JOB = """
+import duckdb, sys
+sql = open(sys.argv[1]).read().replace("{{CSV}}", sys.argv[2]).replace("{{ROOT}}", sys.argv[3])
+con = duckdb.connect()
+con.execute(sql)
+con.execute(f"COPY (SELECT * FROM cells ORDER BY ALL) TO '{sys.argv[4]}' (FORMAT parquet, COMPRESSION zstd)")
+"""
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, default=10_000_000)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0, help="limit both engines to N threads (0: all cores)")
+    args = p.parse_args()
+
+    python = venv_python()
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(CACHE, "target"))
+    env = dict(os.environ, CARGO_TARGET_DIR=target)
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, env=env, check=True)
+    marsad = os.path.join(target, "release", "marsad")
+
+    bench = os.path.join(CACHE, "bench")
+    os.makedirs(bench, exist_ok=True)
+    data = os.path.join(bench, f"permits_{args.rows}_{args.seed}.csv")
+    if not os.path.exists(data):
+        subprocess.run([sys.executable, os.path.join(ROOT, "benches", "gen_permits.py"), "--rows", str(args.rows),
+                        "--seed", str(args.seed), "--out", data + ".tmp"], check=True)
+        os.replace(data + ".tmp", data)
+    size = os.path.getsize(data)
+
+    run_env = dict(os.environ)
+    if args.threads:
+        run_env.update(POLARS_MAX_THREADS=str(args.threads), RAYON_NUM_THREADS=str(args.threads))
+    out = tempfile.mkdtemp(prefix="marsad-bench-")
+    duck_parquet = os.path.join(out, "duckdb.parquet")
+    job = os.path.join(out, "duckdb_job.py")
+    with open(job, "w") as f:
+        if args.threads:
+            f.write(DUCKDB_JOB.replace("con = duckdb.connect()", f"con = duckdb.connect(config={{'threads': {args.threads}}})"))
+        else:
+            f.write(DUCKDB_JOB)
+
+    marsad_cmd = [marsad, "-q", "run", os.path.join(ROOT, "benches", "permits_bench.toml"),
+                  "--input", f"titres={data}", "--output", os.path.join(out, "marsad")]
+    duck_cmd = [python, job, os.path.join(ROOT, "benches", "permits_duckdb.sql"), data, ROOT, duck_parquet]
+    m_runs, d_runs = [], []
+    for i in range(args.runs):
+        m_runs.append(timed(marsad_cmd, run_env))
+        d_runs.append(timed(duck_cmd, run_env))
+        print(f"run {i + 1}: marsad {m_runs[-1][0]:.2f} s {m_runs[-1][1]:.0f} MiB | "
+              f"duckdb {d_runs[-1][0]:.2f} s {d_runs[-1][1]:.0f} MiB", flush=True)
+
+    check = subprocess.run([python, "-c", f"""
+import duckdb
+m = "{os.path.join(out, 'marsad', 'tables', 'titres_sexe_nationalite_region_age.parquet')}"
+d = "{duck_parquet}"
+con = duckdb.connect()
+diff = con.execute(f'''SELECT count(*) FROM read_parquet('{{m}}') a FULL OUTER JOIN read_parquet('{{d}}') b
+  USING (sex, nationality, region_code, groupe_age)
+  WHERE a.titres IS NULL OR b.titres IS NULL OR a.titres <> b.titres
+     OR abs(a.poids - b.poids) > 1e-6''').fetchone()[0]
+n = con.execute(f"SELECT count(*) FROM read_parquet('{{m}}')").fetchone()[0]
+print(n, diff)
+"""], capture_output=True, text=True, check=True)
+    cells, differ = map(int, check.stdout.split())
+
+    m_wall = statistics.median(r[0] for r in m_runs)
+    d_wall = statistics.median(r[0] for r in d_runs)
+    print(f"\nrows {args.rows:,} ({size / 1e6:.0f} MB), threads {args.threads or os.cpu_count()}, runs {args.runs}")
+    print(f"marsad: median {m_wall:.2f} s, peak RSS {max(r[1] for r in m_runs):.0f} MiB")
+    print(f"duckdb: median {d_wall:.2f} s, peak RSS {max(r[1] for r in d_runs):.0f} MiB")
+    print(f"ratio marsad/duckdb: {m_wall / d_wall:.2f}")
+    print(f"tables equal cell for cell: {'yes' if differ == 0 else 'NO'} ({cells:,} cells, {differ} differ)")
+    return 0 if differ == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
