@@ -34,14 +34,19 @@ pub struct Ingested {
     pub quarantine: Quarantine,
 }
 
+/// One stretch of a file's records, parsed on its own thread. Rows are numbered from 0 within
+/// the chunk, in record order; `ingest` shifts them to global row numbers.
+struct Chunk {
+    /// Raw text columns, `__row` (chunk-local) and `__line`.
+    frame: DataFrame,
+    rejected: Vec<Rejection>,
+    records: u64,
+}
+
 /// One file, parsed but not yet numbered globally.
 struct Parsed {
     info: FileInfo,
-    columns: Vec<Vec<String>>,
-    lines: Vec<u64>,
-    rejected: Vec<Rejection>,
-    /// Line of every row read (kept or rejected), in file order, for global row numbers.
-    rows: u64,
+    chunks: Vec<Chunk>,
 }
 
 pub fn ingest(source: &SourcePlan, progress: bool) -> Result<Ingested> {
@@ -49,17 +54,16 @@ pub fn ingest(source: &SourcePlan, progress: bool) -> Result<Ingested> {
     let bar = progress_bar(source, progress);
     let parsed: Vec<Parsed> = source
         .files
-        .par_iter()
+        .iter()
         .enumerate()
         .map(|(i, path)| parse_file(i as u32, path, source, &field_names, &bar))
         .collect::<Result<Vec<_>>>()?;
     bar.finish_and_clear();
 
-    // Row numbers are global across the source's files, in file order, so that reruns number
-    // the same row the same way.
+    // Row numbers are global across the source's files and chunks, in file order, so that
+    // reruns number the same row the same way.
+    let context = || format!("building source `{}`", source.name);
     let mut next_row = 0u64;
-    let mut columns: Vec<Vec<String>> = vec![Vec::new(); field_names.len()];
-    let (mut rows, mut files, mut lines) = (Vec::new(), Vec::new(), Vec::new());
     let mut quarantine = Quarantine::new(
         &source.name,
         source
@@ -68,46 +72,64 @@ pub fn ingest(source: &SourcePlan, progress: bool) -> Result<Ingested> {
             .map(|p| p.display().to_string())
             .collect(),
     );
+    let mut frame: Option<DataFrame> = None;
     let mut infos = Vec::new();
-    for (file_index, mut p) in parsed.into_iter().enumerate() {
-        // Rows and rejections interleave by line; number them in line order.
-        let mut all_lines: Vec<(u64, bool)> = p.lines.iter().map(|l| (*l, true)).collect();
-        all_lines.extend(p.rejected.iter().map(|r| (r.line, false)));
-        all_lines.sort_unstable();
-        all_lines.dedup_by_key(|(l, _)| *l);
-        let number = |line: u64| next_row + all_lines.partition_point(|(l, _)| *l < line) as u64;
-        for r in &mut p.rejected {
-            r.row = number(r.line);
-        }
-        for line in &p.lines {
-            rows.push(number(*line));
-            files.push(file_index as u32);
-            lines.push(*line);
-        }
-        next_row += p.rows;
-        quarantine.push_rows(&p.rejected)?;
-        for (dst, src) in columns.iter_mut().zip(p.columns) {
-            dst.extend(src);
+    for (file_index, p) in parsed.into_iter().enumerate() {
+        for mut chunk in p.chunks {
+            for r in &mut chunk.rejected {
+                r.row += next_row;
+            }
+            quarantine.push_rows(&chunk.rejected)?;
+            let offset = next_row;
+            let mut part = chunk.frame;
+            let rows = part
+                .column(ROW)
+                .at(context)?
+                .u64()
+                .at(context)?
+                .apply_values(|r| r + offset)
+                .into_series()
+                .into_column();
+            part.with_column(rows).at(context)?;
+            part.with_column(Column::new(
+                FILE.into(),
+                vec![file_index as u32; part.height()],
+            ))
+            .at(context)?;
+            match frame.as_mut() {
+                None => frame = Some(part),
+                Some(f) => {
+                    f.vstack_mut(&part).at(context)?;
+                }
+            }
+            next_row += chunk.records;
         }
         infos.push(p.info);
     }
-
-    let mut cols: Vec<Column> = field_names
-        .iter()
-        .zip(columns)
-        .map(|(name, values)| Column::new(name.as_str().into(), values))
-        .collect();
-    cols.push(Column::new(ROW.into(), rows));
-    cols.push(Column::new(FILE.into(), files));
-    cols.push(Column::new(LINE.into(), lines));
-    let frame =
-        DataFrame::new_infer_height(cols).at(|| format!("building source `{}`", source.name))?;
+    let frame = match frame {
+        Some(mut f) => {
+            f.rechunk_mut_par();
+            f
+        }
+        None => empty_frame(&field_names).at(context)?,
+    };
     Ok(Ingested {
         frame,
         rows_in: next_row,
         files: infos,
         quarantine,
     })
+}
+
+fn empty_frame(field_names: &[String]) -> PolarsResult<DataFrame> {
+    let mut cols: Vec<Column> = field_names
+        .iter()
+        .map(|n| Column::new_empty(n.as_str().into(), &DataType::String))
+        .collect();
+    cols.push(Column::new_empty(ROW.into(), &DataType::UInt64));
+    cols.push(Column::new_empty(LINE.into(), &DataType::UInt64));
+    cols.push(Column::new_empty(FILE.into(), &DataType::UInt32));
+    DataFrame::new_infer_height(cols)
 }
 
 fn progress_bar(source: &SourcePlan, progress: bool) -> ProgressBar {
@@ -198,7 +220,7 @@ fn parse_file(
         rows: 0,
     };
     drop(bytes);
-    let mut parsed = parse_text(
+    let chunks = parse_text(
         file_index,
         path,
         &text,
@@ -207,11 +229,11 @@ fn parse_file(
         field_names,
         bar,
     )?;
-    parsed.info = FileInfo {
-        rows: parsed.rows,
-        ..info
-    };
-    Ok(parsed)
+    let rows = chunks.iter().map(|c| c.records).sum();
+    Ok(Parsed {
+        info: FileInfo { rows, ..info },
+        chunks,
+    })
 }
 
 /// Byte offset just after the first `n` lines.
@@ -223,6 +245,29 @@ fn skip_lines(text: &str, n: usize) -> Option<usize> {
     Some(offset)
 }
 
+/// Where the data rows begin, and the chunk boundaries after that: each boundary is the start of
+/// a record (a newline outside quotes) at least `target` bytes after the previous one, with the
+/// number of newlines before it, so that every chunk knows its first line number.
+fn chunk_bounds(body: &[u8], start: usize, quote: u8, target: usize) -> Vec<(usize, u64)> {
+    let mut bounds = vec![(start, newlines(&body[..start]))];
+    let mut in_quote = false;
+    let mut lines = bounds[0].1;
+    let mut next = start + target;
+    for i in memchr::memchr2_iter(quote, b'\n', &body[start..]) {
+        let i = i + start;
+        if body[i] == quote {
+            in_quote = !in_quote;
+        } else {
+            lines += 1;
+            if !in_quote && i + 1 >= next && i + 1 < body.len() {
+                bounds.push((i + 1, lines));
+                next = i + 1 + target;
+            }
+        }
+    }
+    bounds
+}
+
 fn parse_text(
     file_index: u32,
     path: &Path,
@@ -231,7 +276,7 @@ fn parse_text(
     source: &SourcePlan,
     field_names: &[String],
     bar: &ProgressBar,
-) -> Result<Parsed> {
+) -> Result<Vec<Chunk>> {
     let input_error = |line: usize, message: String| Error::Input {
         file: path.to_path_buf(),
         line,
@@ -254,49 +299,116 @@ fn parse_text(
         ));
     }
     let line_offset = dialect.skip_lines as u64;
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(dialect.delimiter)
-        .quote(dialect.quote)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(body.as_bytes());
-    let mut records = reader.records();
+    let reader = |bytes| {
+        csv::ReaderBuilder::new()
+            .delimiter(dialect.delimiter)
+            .quote(dialect.quote)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes)
+    };
 
-    // Position of each schema field in the file's columns, and how many fields a row must have.
-    let (order, width): (Vec<usize>, usize) = if dialect.header {
-        let header = match records.next() {
-            Some(Ok(h)) => h,
-            Some(Err(e)) => {
-                return Err(input_error(
-                    line_offset as usize + 1,
-                    format!("cannot read the header: {e}"),
-                ))
-            }
-            None => {
+    // Position of each schema field in the file's columns, how many fields a row must have, and
+    // where the data begins.
+    let (order, width, data_start): (Vec<usize>, usize, usize) = if dialect.header {
+        let mut r = reader(body.as_bytes());
+        let mut header = csv::StringRecord::new();
+        match r.read_record(&mut header) {
+            Ok(true) => {}
+            Ok(false) => {
                 return Err(input_error(
                     line_offset as usize + 1,
                     "the file has no header row".into(),
                 ))
             }
-        };
-        (
-            match_header(path, &source.schema.path, &header, field_names)?,
-            header.len(),
-        )
+            Err(e) => {
+                return Err(input_error(
+                    line_offset as usize + 1,
+                    format!("cannot read the header: {e}"),
+                ))
+            }
+        }
+        let order = match_header(path, &source.schema.path, &header, field_names)?;
+        (order, header.len(), r.position().byte() as usize)
     } else {
-        ((0..field_names.len()).collect(), field_names.len())
+        ((0..field_names.len()).collect(), field_names.len(), 0)
     };
 
-    let mut columns: Vec<Vec<String>> = vec![Vec::new(); field_names.len()];
-    let mut lines = Vec::new();
-    let mut rejected = Vec::new();
-    let mut rows = 0u64;
-    let mut last: Option<(u64, usize)> = None;
+    // Chunks of about 4 MiB, parsed in parallel; one chunk for small files. MARSAD_CHUNK_BYTES
+    // changes the size (the tests use tiny chunks to put many boundaries in small files).
     let bytes = body.as_bytes();
-    let (mut counted_lines, mut counted_to) = (0u64, 0usize);
-    for (i, record) in records.enumerate() {
-        let record =
-            record.map_err(|e| input_error(line_offset as usize + 1, format!("CSV error: {e}")))?;
+    let target = std::env::var("MARSAD_CHUNK_BYTES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(4 << 20);
+    let bounds = chunk_bounds(bytes, data_start.min(bytes.len()), dialect.quote, target);
+    let spans: Vec<(usize, usize, u64, bool)> = bounds
+        .iter()
+        .enumerate()
+        .map(|(i, (from, lines))| {
+            let to = bounds.get(i + 1).map_or(bytes.len(), |b| b.0);
+            (*from, to, *lines, i + 1 == bounds.len())
+        })
+        .collect();
+    spans
+        .par_iter()
+        .map(|&(from, to, lines_before, last)| {
+            let chunk = parse_chunk(
+                file_index,
+                &bytes[from..to],
+                lines_before + line_offset,
+                last,
+                dialect,
+                &order,
+                width,
+                field_names,
+            )
+            .map_err(|(line, message)| input_error(line as usize, message))?;
+            bar.inc((to - from) as u64);
+            Ok(chunk)
+        })
+        .collect()
+}
+
+/// Parse one chunk of records. Errors are (line, message).
+#[allow(clippy::too_many_arguments)]
+fn parse_chunk(
+    file_index: u32,
+    bytes: &[u8],
+    lines_before: u64,
+    last: bool,
+    dialect: &Dialect,
+    order: &[usize],
+    width: usize,
+    field_names: &[String],
+) -> std::result::Result<Chunk, (u64, String)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(dialect.delimiter)
+        .quote(dialect.quote)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let estimate = bytes.len() / 64 + 16;
+    let mut builders: Vec<StringChunkedBuilder> = field_names
+        .iter()
+        .map(|n| StringChunkedBuilder::new(n.as_str().into(), estimate))
+        .collect();
+    let (mut rows, mut lines, mut rejected) = (
+        Vec::with_capacity(estimate),
+        Vec::with_capacity(estimate),
+        Vec::new(),
+    );
+    let mut record = csv::StringRecord::new();
+    let mut records = 0u64;
+    let mut last_record: Option<(u64, usize)> = None;
+    let (mut counted_lines, mut counted_to) = (lines_before, 0usize);
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err((counted_lines + 1, format!("CSV error: {e}"))),
+        }
         let Some(pos) = record.position() else {
             continue;
         };
@@ -308,11 +420,12 @@ fn parse_text(
         }
         counted_lines += newlines(&bytes[counted_to..begin.max(counted_to)]);
         counted_to = counted_to.max(begin);
-        let line = counted_lines + 1 + line_offset;
-        rows += 1;
-        last = Some((line, pos.byte() as usize));
+        let line = counted_lines + 1;
+        let row = records;
+        records += 1;
+        last_record = Some((line, pos.byte() as usize));
         let reject = |rule: &str, message: String| Rejection {
-            row: 0,
+            row,
             file: file_index,
             line,
             column: None,
@@ -336,36 +449,41 @@ fn parse_text(
                 ),
             ));
         } else {
-            for (dst, &src) in columns.iter_mut().zip(&order) {
-                dst.push(record.get(src).unwrap_or("").to_string());
+            for (builder, &src) in builders.iter_mut().zip(order) {
+                builder.append_value(record.get(src).unwrap_or(""));
             }
+            rows.push(row);
             lines.push(line);
         }
-        if i % 65_536 == 0 {
-            bar.set_position(pos.byte() + start as u64);
-        }
     }
+    let mut columns: Vec<Column> = builders
+        .into_iter()
+        .map(|b| b.finish().into_series().into_column())
+        .collect();
     // A quote that is opened and never closed swallows the rest of the file into one field;
     // an odd number of quote characters in the last record is the tell-tale.
-    if let Some((line, byte)) = last {
-        let quotes = body.as_bytes()[byte..]
+    if let (true, Some((line, byte))) = (last, last_record) {
+        let quotes = bytes[byte..]
             .iter()
             .filter(|b| **b == dialect.quote)
             .count();
         if quotes % 2 == 1 {
-            lines.retain(|l| *l != line);
-            for c in &mut columns {
-                if c.len() > lines.len() {
-                    c.pop();
-                }
+            let row = records - 1;
+            if rows.last() == Some(&row) {
+                rows.pop();
+                lines.pop();
+                columns = columns
+                    .into_iter()
+                    .map(|c| c.slice(0, rows.len()))
+                    .collect();
             }
-            rejected.retain(|r| r.line != line);
+            rejected.retain(|r| r.row != row);
             rejected.push(Rejection {
-                row: 0,
+                row,
                 file: file_index,
                 line,
                 column: None,
-                raw_value: Some(body[byte..].chars().take(200).collect()),
+                raw_value: Some(String::from_utf8_lossy(&bytes[byte..]).chars().take(200).collect()),
                 rule: "unterminated-quote".into(),
                 message: format!(
                     "a quoted field opened on line {line} is never closed, so the rest of the file was read as one value; close the quote or remove it"
@@ -373,18 +491,14 @@ fn parse_text(
             });
         }
     }
-    Ok(Parsed {
-        info: FileInfo {
-            path: path.to_path_buf(),
-            sha256: String::new(),
-            bytes: 0,
-            encoding: "",
-            rows,
-        },
-        columns,
-        lines,
+    columns.push(Column::new(ROW.into(), rows));
+    columns.push(Column::new(LINE.into(), lines));
+    let frame =
+        DataFrame::new_infer_height(columns).map_err(|e| (lines_before + 1, e.to_string()))?;
+    Ok(Chunk {
+        frame,
         rejected,
-        rows,
+        records,
     })
 }
 
@@ -473,6 +587,14 @@ mod tests {
             .to_string();
         assert!(err.starts_with("f.csv:3:"), "{err}");
         assert!(err.contains("windows-1252"), "{err}");
+    }
+
+    #[test]
+    fn chunks_start_on_records_outside_quotes() {
+        let body = b"h1,h2\na,1\n\"b\nb\",2\nc,3\n";
+        // a boundary every byte if allowed: only the starts of records outside quotes qualify
+        let bounds = chunk_bounds(body, 6, b'"', 1);
+        assert_eq!(bounds, vec![(6, 1), (10, 2), (18, 4)]);
     }
 
     #[test]

@@ -72,6 +72,15 @@ dir = "out"
             .assert()
     }
 
+    /// The same run with chunks of a few bytes, so that every record starts a chunk.
+    fn run_in_tiny_chunks(&self) -> assert_cmd::assert::Assert {
+        marsad()
+            .env("MARSAD_CHUNK_BYTES", "1")
+            .args(["-q", "run"])
+            .arg(self.path("pipeline.toml"))
+            .assert()
+    }
+
     fn quarantine(&self) -> Vec<std::collections::HashMap<String, String>> {
         csv_rows(&self.path("out/quarantine/quarantine.csv"))
     }
@@ -112,6 +121,10 @@ fn ragged_blank_and_unterminated_rows_are_quarantined_with_their_lines() {
     assert_eq!(m["sources"][0]["rows_in"], 7);
     assert_eq!(m["sources"][0]["rows_valid"], 2);
     assert_eq!(m["sources"][0]["rows_rejected"], 5);
+    // the same with a chunk boundary at every record, quoted newline included
+    f.run_in_tiny_chunks().success();
+    assert_eq!(rules(&f.quarantine()), rules(&q));
+    assert_eq!(manifest(&f.path("out"))["sources"][0]["rows_valid"], 2);
 }
 
 #[test]
