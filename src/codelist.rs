@@ -416,13 +416,14 @@ impl CodeList {
     }
 
     /// Up to `n` known spellings closest to `raw`, within an edit distance that grows with its
-    /// length (a third of it, at least 2).
+    /// length (a third of it, at least 1, and less than the length itself).
     pub fn suggest(&self, raw: &str, n: usize) -> Vec<Suggestion> {
         let key = normalize(raw);
         if key.is_empty() {
             return Vec::new();
         }
-        let limit = (key.chars().count() / 3).max(2);
+        let length = key.chars().count();
+        let limit = (length / 3).max(1);
         let mut found: Vec<Suggestion> = self
             .lookup
             .iter()
@@ -432,7 +433,8 @@ impl CodeList {
                 code: s.code.clone(),
                 distance: levenshtein(&key, k),
             })
-            .filter(|s| s.distance <= limit)
+            // within the limit, and not a different word altogether ("X" is not close to "F")
+            .filter(|s| s.distance <= limit && s.distance < length)
             .collect();
         found.sort_by(|a, b| {
             a.distance
@@ -809,6 +811,12 @@ mod tests {
             .iter()
             .all(|s| s.distance <= 3));
         assert!(country.suggest("zzzzzzzzzz", 3).is_empty());
+        let sex = CodeList::builtin("sex").unwrap();
+        assert!(
+            sex.suggest("X", 3).is_empty(),
+            "one letter is close to nothing"
+        );
+        assert_eq!(sex.suggest("Femmme", 3)[0].code, "F");
         assert_eq!(levenshtein("kitten", "sitting"), 3);
         assert_eq!(levenshtein("", "abc"), 3);
     }
