@@ -118,27 +118,48 @@ fn map_distinct(
         raw.push(k.to_string());
         out.push(f(k));
     }
-    let mapping = DataFrame::new_infer_height(vec![
-        Column::new("__key".into(), raw),
-        Column::new(into.into(), out),
-    ])?;
-    join_mapping(df, key, mapping)
-        .drop(Selector::ByName {
-            names: [PlSmallStr::from("__key")].into(),
-            strict: true,
-        })
-        .collect()
+    let mut df = df;
+    let mapped = lookup(&df, key, &raw, &[(into, &out)])?;
+    for c in mapped.into_iter().skip(1) {
+        df.with_column(c)?;
+    }
+    Ok(df)
 }
 
-/// Join a mapping computed on distinct values (keyed by `__key`) back onto every row, by the
-/// text of `key`; the `__key` column stays for the caller to use and drop.
-fn join_mapping(df: DataFrame, key: Expr, mapping: DataFrame) -> LazyFrame {
-    df.lazy().with_column(key.alias("__key")).join(
-        mapping.lazy(),
-        [col("__key")],
-        [col("__key")],
-        JoinArgs::new(JoinType::Left),
-    )
+/// Give every row the values computed for its distinct key (`keys[i]` -> `columns[j].1[i]`), by
+/// a hash look-up per row: on millions of rows and a few hundred distinct values this is much
+/// cheaper than a join. Returns the key column (`__key`, the row's value as text) and one column
+/// per mapping; a row whose key is null gets nulls.
+fn lookup(
+    df: &DataFrame,
+    key: Expr,
+    keys: &[String],
+    columns: &[(&str, &[Option<String>])],
+) -> PolarsResult<Vec<Column>> {
+    let key_frame = df.clone().lazy().select([key.alias("__key")]).collect()?;
+    let key_col = key_frame.column("__key")?.str()?;
+    let index: std::collections::HashMap<&str, usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    let mut builders: Vec<StringChunkedBuilder> = columns
+        .iter()
+        .map(|(name, _)| StringChunkedBuilder::new((*name).into(), key_col.len()))
+        .collect();
+    for k in key_col.iter() {
+        let i = k.and_then(|k| index.get(k)).copied();
+        for (builder, (_, values)) in builders.iter_mut().zip(columns) {
+            builder.append_option(i.and_then(|i| values[i].as_deref()));
+        }
+    }
+    let mut out = vec![key_frame.column("__key")?.clone()];
+    out.extend(
+        builders
+            .into_iter()
+            .map(|b| b.finish().into_series().into_column()),
+    );
+    Ok(out)
 }
 
 /// Age groups of a scheme as SDMX-style codes; a missing or negative age is `_U`, "not
@@ -319,14 +340,12 @@ fn map_codes(
         why.push(reason);
     }
     unmapped.sort_by(|a, b| b.rows.cmp(&a.rows).then(a.raw_value.cmp(&b.raw_value)));
-    let mapping = DataFrame::new_infer_height(vec![
-        Column::new("__key".into(), raw),
-        Column::new("__code".into(), codes),
-        Column::new("__why".into(), why),
-    ])
-    .at(context)?;
-
-    let joined = join_mapping(df, key, mapping)
+    let mut joined = df;
+    for c in lookup(&joined, key, &raw, &[("__code", &codes), ("__why", &why)]).at(context)? {
+        joined.with_column(c).at(context)?;
+    }
+    let joined = joined
+        .lazy()
         .with_column(
             when(col("__key").is_null())
                 .then(lit(h.missing.clone()))
