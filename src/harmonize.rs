@@ -42,7 +42,7 @@ pub fn harmonize(
     let context = || format!("harmonizing source `{}`", source.name);
     let mut df = derive(valid, &source.derives).at(context)?;
     if !source.checks.is_empty() {
-        df = apply_checks(df, &source.checks, quarantine).at(context)?;
+        df = apply_checks(df, &source.checks, false, quarantine).at(context)?;
     }
     if let Some(u) = &source.unpivot {
         df = unpivot(df, u).at(context)?;
@@ -54,19 +54,20 @@ pub fn harmonize(
         df = mapped;
         unmapped.append(&mut missing);
     }
+    // A value that maps to nothing leaves its code empty (missing values get `_U`); those rows
+    // are in the quarantine already and leave the data here, before anything reads the codes.
+    let whole_rows = source.unpivot.is_some();
+    let unmapped_code = source
+        .harmonize
+        .iter()
+        .map(|h| col(h.into.as_str()).is_null())
+        .reduce(|a, b| a.or(b));
+    if let Some(bad) = unmapped_code {
+        df = drop_rows(df, bad, whole_rows).at(context)?;
+    }
     df = derive(df, &source.late_derives).at(context)?;
     if !source.late_checks.is_empty() {
-        df = apply_checks(df, &source.late_checks, quarantine).at(context)?;
-    }
-    // A long row whose code failed takes its whole input row with it, so the row is either
-    // published or quarantined, never half of each.
-    let rejected = quarantine.rejected_rows()?;
-    if !rejected.is_empty() {
-        df = df
-            .lazy()
-            .filter(col(ROW).is_in(lit(rejected).implode(false), false).not())
-            .collect()
-            .at(context)?;
+        df = apply_checks(df, &source.late_checks, whole_rows, quarantine).at(context)?;
     }
     Ok(Harmonized {
         frame: df,
@@ -179,9 +180,22 @@ pub fn age_group(age: Expr, scheme: AgeScheme) -> Expr {
     chain.otherwise(lit("_U"))
 }
 
+/// Remove the rows where `bad` holds. After an unpivot (`whole_rows`), a bad long row takes every
+/// long row of its input row with it, so an input row is either published or quarantined, never
+/// half of each.
+fn drop_rows(df: DataFrame, bad: Expr, whole_rows: bool) -> PolarsResult<DataFrame> {
+    let bad = if whole_rows {
+        bad.any(true).over([col(ROW)])?
+    } else {
+        bad
+    };
+    df.lazy().filter(bad.not()).collect()
+}
+
 fn apply_checks(
     df: DataFrame,
     checks: &[CheckPlan],
+    whole_rows: bool,
     quarantine: &mut Quarantine,
 ) -> PolarsResult<DataFrame> {
     // SQL CHECK semantics: a rule that evaluates to NULL (a missing input) passes.
@@ -216,7 +230,7 @@ fn apply_checks(
         .map(fail)
         .reduce(|a, b| a.or(b))
         .unwrap_or(lit(false));
-    df.lazy().filter(any.not()).collect()
+    drop_rows(df, any, whole_rows)
 }
 
 /// Wide to long: one long row per (input row, unpivoted column), the column name split into

@@ -304,15 +304,8 @@ fn main() -> ExitCode {
             },
         )
         .and_then(|plan| {
-            let dir = output.unwrap_or_else(|| {
-                let first = &plan.outputs[0].dir;
-                let mut name = first
-                    .file_name()
-                    .map(|n| n.to_os_string())
-                    .unwrap_or_default();
-                name.push(".validation");
-                first.with_file_name(name)
-            });
+            let dir = output
+                .unwrap_or_else(|| marsad::publish::sibling(&plan.outputs[0].dir, "validation"));
             run::validate_only(&plan, &dir, opts).map(|m| {
                 print!("{}", report::sources_text(&m));
                 println!("quarantine and report written to {}", dir.display());

@@ -94,24 +94,15 @@ impl Quarantine {
         Ok(())
     }
 
-    /// Rows (by `__row`) that have at least one rejection.
-    pub fn rejected_rows(&self) -> Result<Series> {
-        let rows: Vec<u64> = self
-            .frames
-            .iter()
-            .flat_map(|f| {
-                f.column(ROW)
-                    .ok()
-                    .and_then(|c| {
-                        c.u64()
-                            .ok()
-                            .map(|ca| ca.into_no_null_iter().collect::<Vec<_>>())
-                    })
-                    .unwrap_or_default()
-            })
-            .collect();
-        let s = Series::new(ROW.into(), rows);
-        s.unique().at(|| "counting rejected rows".into())
+    /// The row number of every rejection (a row with several reasons comes several times).
+    pub fn rows(&self) -> impl Iterator<Item = u64> + '_ {
+        self.frames.iter().flat_map(|f| {
+            f.column(ROW)
+                .ok()
+                .and_then(|c| c.u64().ok())
+                .into_iter()
+                .flat_map(|ca| ca.into_no_null_iter())
+        })
     }
 
     /// The finished quarantine, sorted by file and line, with file names written out.

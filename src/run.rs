@@ -117,6 +117,53 @@ impl Timings {
     }
 }
 
+/// Where every input row went, counted over the row numbers themselves: each row must be valid
+/// or rejected, never both, never neither.
+struct RowBooks {
+    valid: u64,
+    rejected: u64,
+    both: u64,
+    neither: u64,
+    /// Row numbers outside 0..rows_in (a bug if it ever happens).
+    stray: u64,
+}
+
+impl RowBooks {
+    fn count(
+        rows_in: u64,
+        valid: impl Iterator<Item = u64>,
+        rejected: impl Iterator<Item = u64>,
+    ) -> RowBooks {
+        const VALID: u8 = 1;
+        const REJECTED: u8 = 2;
+        let mut seen = vec![0u8; rows_in as usize];
+        let mut stray = 0;
+        for (rows, mark) in [
+            (Box::new(valid) as Box<dyn Iterator<Item = u64>>, VALID),
+            (Box::new(rejected), REJECTED),
+        ] {
+            for r in rows {
+                match seen.get_mut(r as usize) {
+                    Some(s) => *s |= mark,
+                    None => stray += 1,
+                }
+            }
+        }
+        let count = |f: &dyn Fn(u8) -> bool| seen.iter().filter(|s| f(**s)).count() as u64;
+        RowBooks {
+            valid: count(&|s| s & VALID != 0),
+            rejected: count(&|s| s & REJECTED != 0),
+            both: count(&|s| s == VALID | REJECTED),
+            neither: count(&|s| s == 0),
+            stray,
+        }
+    }
+
+    fn conserved(&self) -> bool {
+        self.both == 0 && self.neither == 0 && self.stray == 0
+    }
+}
+
 fn process(source: &SourcePlan, opts: RunOptions, timings: &mut Timings) -> Result<Processed> {
     info!(source = %source.name, files = source.files.len(), "reading");
     let ingested = timings.time("ingest", || ingest(source, opts.progress))?;
@@ -128,26 +175,20 @@ fn process(source: &SourcePlan, opts: RunOptions, timings: &mut Timings) -> Resu
     let harmonized = timings.time("harmonize", || harmonize(valid, source, &mut quarantine))?;
 
     let context = || format!("counting the rows of source `{}`", source.name);
-    let rows_valid = harmonized
+    let valid_rows = harmonized
         .frame
         .column(ROW)
         .at(context)?
-        .n_unique()
-        .at(context)? as u64;
-    let rejected_rows = quarantine.rejected_rows()?;
-    let rows_rejected = rejected_rows.len() as u64;
-    // A row in both the valid data and the quarantine would be counted twice; make sure none is.
-    let overlap = harmonized
-        .frame
-        .clone()
-        .lazy()
-        .filter(col(ROW).is_in(lit(rejected_rows).implode(false), false))
-        .collect()
-        .at(context)?
-        .height();
+        .u64()
+        .at(context)?;
+    let books_of_rows = RowBooks::count(rows_in, valid_rows.into_no_null_iter(), quarantine.rows());
+    let (rows_valid, rows_rejected, conserved) = (
+        books_of_rows.valid,
+        books_of_rows.rejected,
+        books_of_rows.conserved(),
+    );
     let quarantine = quarantine.finish()?;
     let failures = failures(&quarantine)?;
-    let conserved = rows_in == rows_valid + rows_rejected && overlap == 0;
     let books = SourceBooks {
         name: source.name.clone(),
         schema: source.schema.path.display().to_string(),
@@ -291,15 +332,6 @@ fn too_many(plan: &Plan, b: &SourceBooks, quarantine: PathBuf) -> Error {
     }
 }
 
-fn rejected_dir(target: &Path) -> PathBuf {
-    let mut name = target
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".rejected");
-    target.with_file_name(name)
-}
-
 fn manifest(
     plan: &Plan,
     command: &str,
@@ -437,8 +469,17 @@ fn write_tables(
     Ok((files, resources))
 }
 
-/// `marsad run`: every stage, then publish each output atomically.
-pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
+/// What both `run` and `validate` do first: read, validate and harmonize every source, and
+/// open the books.
+struct Session {
+    clock: Instant,
+    timings: Timings,
+    processed: Vec<Processed>,
+    prov: Provenance,
+    manifest: Manifest,
+}
+
+fn read_sources(plan: &Plan, opts: RunOptions, command: &str) -> Result<Session> {
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let clock = Instant::now();
     let mut timings = Timings::default();
@@ -450,9 +491,28 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
     let books: Vec<SourceBooks> = processed.iter().map(|p| p.books.clone()).collect();
     let run_id = run_id(plan, &books);
     let prov = provenance(plan, &run_id, &books)?;
+    let manifest = manifest(plan, command, &run_id, &started, books);
+    Ok(Session {
+        clock,
+        timings,
+        processed,
+        prov,
+        manifest,
+    })
+}
+
+/// `marsad run`: every stage, then publish each output atomically.
+pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
+    let Session {
+        clock,
+        mut timings,
+        processed,
+        prov,
+        mut manifest,
+    } = read_sources(plan, opts, "run")?;
+    let run_id = manifest.run_id.clone();
 
     let mut tables: Vec<(String, DataFrame)> = Vec::new();
-    let mut manifest = manifest(plan, "run", &run_id, &started, books);
     for t in &plan.tables {
         let source = plan
             .sources
@@ -524,7 +584,7 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
         }];
         write_books(&staging.dir, &m)?;
         let dest = if over.is_some() {
-            rejected_dir(staging.target())
+            publish::sibling(staging.target(), "rejected")
         } else {
             staging.target().to_path_buf()
         };
@@ -546,18 +606,13 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
 
 /// `marsad validate`: ingest, validate and harmonize; write the quarantine and the report.
 pub fn validate_only(plan: &Plan, dir: &Path, opts: RunOptions) -> Result<Manifest> {
-    let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let clock = Instant::now();
-    let mut timings = Timings::default();
-    let processed: Vec<Processed> = plan
-        .sources
-        .iter()
-        .map(|s| process(s, opts, &mut timings))
-        .collect::<Result<_>>()?;
-    let books: Vec<SourceBooks> = processed.iter().map(|p| p.books.clone()).collect();
-    let run_id = run_id(plan, &books);
-    let prov = provenance(plan, &run_id, &books)?;
-    let mut manifest = manifest(plan, "validate", &run_id, &started, books);
+    let Session {
+        clock,
+        timings,
+        processed,
+        prov,
+        mut manifest,
+    } = read_sources(plan, opts, "validate")?;
     let over = first_over_limit(plan, &manifest.sources).cloned();
     manifest.status = if over.is_some() {
         "rejected"
@@ -566,7 +621,7 @@ pub fn validate_only(plan: &Plan, dir: &Path, opts: RunOptions) -> Result<Manife
     }
     .into();
 
-    let staging = Staging::new(dir, &run_id)?;
+    let staging = Staging::new(dir, &manifest.run_id)?;
     let files = write_quarantine(&staging.dir, &all_quarantine(&processed)?, &prov)?;
     manifest.timings_ms = timings.0;
     manifest
@@ -681,4 +736,24 @@ pub fn check_file(
         books: processed.books,
         errors,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_books_catch_lost_double_and_stray_rows() {
+        let ok = RowBooks::count(5, [0, 1, 1, 3].into_iter(), [2, 4, 4].into_iter());
+        assert_eq!((ok.valid, ok.rejected), (3, 2));
+        assert!(ok.conserved());
+        let lost = RowBooks::count(5, [0, 1].into_iter(), [2, 4].into_iter());
+        assert_eq!(lost.neither, 1);
+        assert!(!lost.conserved());
+        let twice = RowBooks::count(3, [0, 1, 2].into_iter(), [2].into_iter());
+        assert_eq!(twice.both, 1);
+        assert!(!twice.conserved());
+        let stray = RowBooks::count(2, [0, 1, 7].into_iter(), std::iter::empty());
+        assert!(!stray.conserved());
+    }
 }

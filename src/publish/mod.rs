@@ -206,6 +206,17 @@ pub fn write_text(root: &Path, path: &Path, text: &str) -> Result<Written> {
     describe(root, path, text.lines().count() as u64)
 }
 
+/// `out/x` -> `out/x.<suffix>`: where a rejected run or a validation goes beside a dataset.
+pub fn sibling(target: &Path, suffix: &str) -> PathBuf {
+    let mut name = target
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".");
+    name.push(suffix);
+    target.with_file_name(name)
+}
+
 /// A dataset folder being written next to where it will live.
 pub struct Staging {
     pub dir: PathBuf,

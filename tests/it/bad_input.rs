@@ -392,3 +392,74 @@ fn a_total_row_in_the_data_is_rejected_not_counted_twice() {
     assert_eq!(rules(&q), vec!["3 codelist:sex sexe"]);
     assert!(q[0]["message"].contains("total row"), "{q:?}");
 }
+
+#[test]
+fn an_unpivoted_row_is_published_or_quarantined_whole() {
+    // Each input row becomes three long rows; the `x_` column's sex code maps to nothing, and
+    // on row 3 only that long row fails: the whole input row must go, never two thirds of it.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.json"),
+        r#"{"fields": [{"name": "id"}, {"name": "f_a", "type": "integer"}, {"name": "m_a", "type": "integer"}, {"name": "x_a", "type": "integer"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("d.csv"),
+        "id,f_a,m_a,x_a\nr1,1,2,0\nr2,3,4,5\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        r#"name = "wide"
+max_rejected = 1.0
+
+[[source]]
+name = "d"
+path = "d.csv"
+schema = "s.json"
+
+[[unpivot]]
+source = "d"
+columns = ["f_a", "m_a", "x_a"]
+pattern = "^(?P<code>[fmx])_(?P<band>.+)$"
+value = "n"
+
+[[harmonize]]
+source = "d"
+column = "code"
+codelist = "sex"
+into = "sex"
+extra = { x = "X" }
+
+[[check]]
+source = "d"
+name = "no_fives"
+expr = "n <> 5 OR sex <> 'X'"
+
+[[table]]
+name = "t"
+source = "d"
+dimensions = ["sex"]
+measures = [{ name = "n", agg = "sum", column = "n" }]
+
+[[output]]
+dir = "out"
+"#,
+    )
+    .unwrap();
+    marsad()
+        .args(["-q", "run"])
+        .arg(dir.path().join("p.toml"))
+        .assert()
+        .success();
+    let m = manifest(&dir.path().join("out"));
+    assert_eq!(m["sources"][0]["rows_in"], 2);
+    assert_eq!(m["sources"][0]["rows_valid"], 1);
+    assert_eq!(m["sources"][0]["rows_rejected"], 1);
+    assert_eq!(m["sources"][0]["conserved"], true);
+    let t = parquet(&dir.path().join("out/tables/t.parquet"));
+    // only r1 is counted: F 1, M 2, X 0
+    assert_eq!(cell(&t, &[("sex", "F")], "n"), 1.0);
+    assert_eq!(cell(&t, &[("sex", "M")], "n"), 2.0);
+    assert_eq!(cell(&t, &[("sex", "_T")], "n"), 3.0);
+}
