@@ -69,7 +69,7 @@ pub fn validate(
                 fails: value.clone().is_not_null().and(t.clone().is_null()),
             });
         }
-        rules.extend(constraint_rules(field, value, t)?);
+        rules.extend(constraint_rules(field, &schema.path, value, t)?);
     }
     if !schema.primary_key.is_empty() {
         let keys: Vec<Expr> = schema
@@ -252,13 +252,18 @@ fn bound_lit(b: &Bound) -> Expr {
     }
 }
 
-fn constraint_rules(field: &Field, value: Expr, typed: Expr) -> Result<Vec<Rule>> {
+fn constraint_rules(
+    field: &Field,
+    schema: &std::path::Path,
+    value: Expr,
+    typed: Expr,
+) -> Result<Vec<Rule>> {
     let c = &field.constraints;
     let name = field.name.clone();
     let mut rules = Vec::new();
     let bound = |v: &serde_json::Value| {
         bound_value(field, v).map_err(|message| crate::error::Error::Schema {
-            file: "schema".into(),
+            file: schema.to_path_buf(),
             message: format!("field `{}`: {message}", field.name),
         })
     };

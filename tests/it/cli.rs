@@ -4,31 +4,29 @@ use crate::common::*;
 
 #[test]
 fn check_reports_the_resolved_plan_without_reading_data() {
-    let out = marsad()
-        .current_dir(repo(""))
-        .args(["check", "pipelines/titres_sejour.toml"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    insta::assert_snapshot!(String::from_utf8(out).unwrap());
+    let out = outputs(
+        marsad()
+            .current_dir(repo(""))
+            .args(["check", "pipelines/titres_sejour.toml"]),
+        0,
+    )
+    .0;
+    insta::assert_snapshot!(out);
 }
 
 #[test]
 fn validate_writes_the_quarantine_and_a_report() {
     let dir = tempfile::tempdir().unwrap();
-    let out = marsad()
-        .args(["-q", "validate"])
-        .arg(repo("pipelines/titres_sejour.toml"))
-        .arg("--output")
-        .arg(dir.path().join("v"))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8(out).unwrap();
+    let out = outputs(
+        marsad()
+            .args(["-q", "validate"])
+            .arg(repo("pipelines/titres_sejour.toml"))
+            .arg("--output")
+            .arg(dir.path().join("v")),
+        0,
+    )
+    .0;
+    let text = out;
     assert!(
         text.contains("rows in: 3000, valid: 2970, rejected: 30"),
         "{text}"
@@ -46,45 +44,35 @@ fn validate_writes_the_quarantine_and_a_report() {
 #[test]
 fn inspect_shows_schema_metadata_and_rows() {
     let out = run_pipeline("undesa_maroc", &[]);
-    let text = marsad()
-        .arg("inspect")
-        .arg(out.path().join("tables/stock_vers_maroc.parquet"))
-        .args(["--rows", "3"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8(text).unwrap();
+    let text = outputs(
+        marsad()
+            .arg("inspect")
+            .arg(out.path().join("tables/stock_vers_maroc.parquet"))
+            .args(["--rows", "3"]),
+        0,
+    )
+    .0;
     assert!(text.contains("rows: 560"), "{text}");
     assert!(text.contains("marsad.pipeline: undesa_maroc"), "{text}");
     assert!(text.contains("migrants: i64"), "{text}");
     assert!(text.contains("first 3 rows"), "{text}");
-    let err = marsad()
-        .arg("inspect")
-        .arg(repo("Cargo.toml"))
-        .assert()
-        .code(3)
-        .get_output()
-        .stderr
-        .clone();
-    assert!(String::from_utf8_lossy(&err).contains("not a readable Parquet file"));
+    let err = outputs(marsad().arg("inspect").arg(repo("Cargo.toml")), 3).1;
+    assert!(err.contains("not a readable Parquet file"));
 }
 
 #[test]
 fn json_logs_for_schedulers() {
     let dir = tempfile::tempdir().unwrap();
-    let out = marsad()
-        .args(["--log-format", "json", "run"])
-        .arg(repo("pipelines/undesa_maroc.toml"))
-        .arg("--output")
-        .arg(dir.path())
-        .assert()
-        .success()
-        .get_output()
-        .stderr
-        .clone();
-    let text = String::from_utf8(out).unwrap();
+    let out = outputs(
+        marsad()
+            .args(["--log-format", "json", "run"])
+            .arg(repo("pipelines/undesa_maroc.toml"))
+            .arg("--output")
+            .arg(dir.path()),
+        0,
+    )
+    .1;
+    let text = out;
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect(l))
@@ -96,22 +84,15 @@ fn json_logs_for_schedulers() {
 
 #[test]
 fn bad_arguments_are_explained() {
-    let err = marsad()
-        .args(["run", "x.toml", "--input", "nopath"])
-        .assert()
-        .code(2)
-        .get_output()
-        .stderr
-        .clone();
-    assert!(String::from_utf8_lossy(&err).contains("NAME=PATH"));
-    let err = marsad()
-        .arg("run")
-        .arg(repo("pipelines/titres_sejour.toml"))
-        .args(["--input", "nosuchsource=x.csv"])
-        .assert()
-        .code(2)
-        .get_output()
-        .stderr
-        .clone();
-    assert!(String::from_utf8_lossy(&err).contains("does not declare"));
+    let err = outputs(marsad().args(["run", "x.toml", "--input", "nopath"]), 2).1;
+    assert!(err.contains("NAME=PATH"));
+    let err = outputs(
+        marsad()
+            .arg("run")
+            .arg(repo("pipelines/titres_sejour.toml"))
+            .args(["--input", "nosuchsource=x.csv"]),
+        2,
+    )
+    .1;
+    assert!(err.contains("does not declare"));
 }

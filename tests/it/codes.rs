@@ -5,18 +5,15 @@ use std::collections::BTreeMap;
 use crate::common::*;
 
 fn map(args: &[&str], stdin: &str) -> Vec<(String, String, String)> {
-    let out = marsad()
-        .args(["-q", "codes", "map"])
-        .args(args)
-        .write_stdin(stdin.to_string())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    String::from_utf8(out)
-        .unwrap()
-        .lines()
+    let out = outputs(
+        marsad()
+            .args(["-q", "codes", "map"])
+            .args(args)
+            .write_stdin(stdin.to_string()),
+        0,
+    )
+    .0;
+    out.lines()
         .map(|l| {
             let parts: Vec<&str> = l.split('\t').collect();
             assert_eq!(parts.len(), 3, "{l}");
@@ -71,24 +68,22 @@ fn the_unhcr_crosswalk_agrees_with_unhcrs_own_iso_columns() {
     // (UNHCR writes unknown as UNK in the ISO column; marsad writes _U).
     let file = shared("unhcr_demographics/demographics_2025.csv");
     for (code_col, iso_col) in [("coo", "coo_iso"), ("coa", "coa_iso")] {
-        let got = marsad()
-            .args([
-                "-q",
-                "codes",
-                "map",
-                "country",
-                "--crosswalk",
-                "unhcr",
-                "--csv",
-            ])
-            .arg(&file)
-            .args(["--column", code_col])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let got = String::from_utf8(got).unwrap();
+        let got = outputs(
+            marsad()
+                .args([
+                    "-q",
+                    "codes",
+                    "map",
+                    "country",
+                    "--crosswalk",
+                    "unhcr",
+                    "--csv",
+                ])
+                .arg(&file)
+                .args(["--column", code_col]),
+            0,
+        )
+        .0;
         let rows = csv_rows(&file);
         let lines: Vec<&str> = got.lines().collect();
         assert_eq!(lines.len(), rows.len());
@@ -103,14 +98,7 @@ fn the_unhcr_crosswalk_agrees_with_unhcrs_own_iso_columns() {
 
 #[test]
 fn list_and_show() {
-    let out = marsad()
-        .args(["codes", "list"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+    let out = outputs(marsad().args(["codes", "list"]), 0).0;
     for name in [
         "sex\t7 codes",
         "country\t252 codes",
@@ -119,34 +107,19 @@ fn list_and_show() {
     ] {
         assert!(out.contains(name), "{out}");
     }
-    let out = marsad()
-        .args(["codes", "list", "sex"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = outputs(marsad().args(["codes", "list", "sex"]), 0).0;
     assert_eq!(
-        String::from_utf8(out).unwrap(),
+        out,
         "F\tFemale\nM\tMale\n_T\tTotal\n_O\tOther\n_U\tUnknown\n_N\tNon response\n_Z\tNot applicable\n"
     );
-    let out = marsad()
-        .args(["codes", "show", "country", "sénégalaise"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+    let out = outputs(
+        marsad().args(["codes", "show", "country", "sénégalaise"]),
+        0,
+    )
+    .0;
     assert!(out.starts_with("code: SEN\nlabel: Senegal\n"), "{out}");
     assert!(out.contains("au_region: western"), "{out}");
     assert!(out.contains("m49_subregion: 202"), "{out}");
-    let err = marsad()
-        .args(["codes", "show", "gender", "F"])
-        .assert()
-        .code(2)
-        .get_output()
-        .stderr
-        .clone();
-    assert!(String::from_utf8_lossy(&err).contains("unknown code list `gender`"));
+    let err = outputs(marsad().args(["codes", "show", "gender", "F"]), 2).1;
+    assert!(err.contains("unknown code list `gender`"));
 }

@@ -15,6 +15,15 @@ pub fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// Run a command, expect the exit code, and return what it printed on stdout and stderr.
+pub fn outputs(cmd: &mut Command, code: i32) -> (String, String) {
+    let out = cmd.assert().code(code).get_output().clone();
+    (
+        String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    )
+}
+
 /// The shared real-data folder that sits beside the clone (as in CI).
 pub fn shared(path: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -199,46 +199,43 @@ fn csv_cells_that_look_like_formulas_are_neutralised() {
 #[test]
 fn a_ministry_checks_its_file_before_sending_it() {
     // a good file: accepted, exit 0
-    let out = marsad()
-        .args(["validate", "--schema"])
-        .arg(repo("schemas/undesa_ims_bilateral_sex.json"))
-        .arg(repo("sample_data/undesa/stocks_by_sex.csv"))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8(out).unwrap();
+    let out = outputs(
+        marsad()
+            .args(["validate", "--schema"])
+            .arg(repo("schemas/undesa_ims_bilateral_sex.json"))
+            .arg(repo("sample_data/undesa/stocks_by_sex.csv")),
+        0,
+    )
+    .0;
+    let text = out;
     assert!(text.starts_with("ACCEPTED: "), "{text}");
     // the permit register: rejected rows listed with line, column, value and reason; exit 4
-    let out = marsad()
-        .args(["-q", "validate", "--schema"])
-        .arg(repo("schemas/titres_sejour.json"))
-        .arg(repo("sample_data/permits/titres_sejour_2024.csv"))
-        .args(["--delimiter", ";"])
-        .assert()
-        .code(4)
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8(out).unwrap();
+    let out = outputs(
+        marsad()
+            .args(["-q", "validate", "--schema"])
+            .arg(repo("schemas/titres_sejour.json"))
+            .arg(repo("sample_data/permits/titres_sejour_2024.csv"))
+            .args(["--delimiter", ";"]),
+        4,
+    )
+    .0;
+    let text = out;
     assert!(text.starts_with("NOT ACCEPTED: "), "{text}");
     assert!(
         text.contains("line 31, annee_naissance, `202Z`: not an integer (type)"),
         "{text}"
     );
     // the same as JSON, for the ministry's own tools
-    let out = marsad()
-        .args(["-q", "validate", "--format", "json", "--schema"])
-        .arg(repo("schemas/titres_sejour.json"))
-        .arg(repo("sample_data/permits/titres_sejour_2024.csv"))
-        .args(["--delimiter", ";"])
-        .assert()
-        .code(4)
-        .get_output()
-        .stdout
-        .clone();
-    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let out = outputs(
+        marsad()
+            .args(["-q", "validate", "--format", "json", "--schema"])
+            .arg(repo("schemas/titres_sejour.json"))
+            .arg(repo("sample_data/permits/titres_sejour_2024.csv"))
+            .args(["--delimiter", ";"]),
+        4,
+    )
+    .0;
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["valid"], false);
     assert_eq!(json["books"]["rows_in"], 3000);
     let errors = json["errors"].as_array().unwrap();
@@ -276,19 +273,7 @@ fn sdmx_options_are_checked_before_any_data_is_read() {
         std::fs::write(&p, t.replace("\"../", &format!("\"{}/../", base.display()))).unwrap();
         p
     };
-    let run = |p: std::path::PathBuf| {
-        String::from_utf8(
-            marsad()
-                .arg("check")
-                .arg(p)
-                .assert()
-                .code(2)
-                .get_output()
-                .stderr
-                .clone(),
-        )
-        .unwrap()
-    };
+    let run = |p: std::path::PathBuf| outputs(marsad().arg("check").arg(p), 2).1;
     let err = run(write(&text.replace("sdmx-csv-2.0", "sdmx-csv-3.0")));
     assert!(err.contains("unknown format `sdmx-csv-3.0`"), "{err}");
     let no_agency = text.replace("[sdmx]\nagency = \"MA_ONM\"\nversion = \"1.0\"\n", "");
