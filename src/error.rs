@@ -74,6 +74,9 @@ pub enum Error {
         rows_rejected: u64,
     },
 
+    #[error("table `{table}`: {message}; the table is not published. Coarsen the table (fewer categories) or change its `[table.disclosure]`")]
+    Disclosure { table: String, message: String },
+
     #[error("table `{table}`: {message}; this is a bug in marsad, please report it")]
     Invariant { table: String, message: String },
 

@@ -1,11 +1,12 @@
 //! marsad: validated, sex-disaggregated migration statistics from ministry and survey files.
 //!
 //! Data flows one way through the stages: `spec` (the pipeline file, resolved into a plan) ->
-//! `ingest` -> `validate` -> `harmonize` -> `tabulate` -> `publish`. `run` drives them and keeps
+//! `ingest` -> `validate` -> `harmonize` -> `tabulate` -> `disclose` -> `publish`. `run` drives them and keeps
 //! the books (row conservation, timings, the manifest); `report` turns the books into text.
 
 pub mod codelist;
 pub mod codes;
+pub mod disclose;
 pub mod error;
 pub mod harmonize;
 pub mod ingest;

@@ -9,6 +9,7 @@ use polars::prelude::*;
 use serde::Serialize;
 use tracing::{info, warn};
 
+use crate::disclose::{self, DisclosureBooks};
 use crate::error::{EngineContext, Error, Result};
 use crate::harmonize::{harmonize, Unmapped};
 use crate::ingest::{ingest, FileInfo};
@@ -16,7 +17,7 @@ use crate::publish::sdmx::{self, CsvVersion};
 use crate::publish::{self, datapackage, Provenance, Staging, Written};
 use crate::quarantine::ROW;
 use crate::spec::{Format, OutputPlan, Plan, SourcePlan};
-use crate::tabulate::tabulate;
+use crate::tabulate::{self, tabulate};
 use crate::validate::validate;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -95,6 +96,8 @@ pub struct Manifest {
     pub sources: Vec<SourceBooks>,
     pub tables: Vec<TableBooks>,
     pub outputs: Vec<OutputBooks>,
+    /// What disclosure control did to each table.
+    pub disclosure: Vec<DisclosureBooks>,
     pub timings_ms: BTreeMap<String, u64>,
 }
 
@@ -315,6 +318,16 @@ fn write_quarantine(
     ])
 }
 
+fn quarantine_resource(file: &Written) -> serde_json::Value {
+    datapackage::file_resource(
+        "quarantine",
+        file,
+        "parquet",
+        "application/vnd.apache.parquet",
+        "Rejected rows with their reasons (file, line, column, raw value, rule)",
+    )
+}
+
 fn first_over_limit<'a>(plan: &Plan, books: &'a [SourceBooks]) -> Option<&'a SourceBooks> {
     books
         .iter()
@@ -355,6 +368,7 @@ fn manifest(
         sources: books,
         tables: Vec::new(),
         outputs: Vec::new(),
+        disclosure: Vec::new(),
         timings_ms: BTreeMap::new(),
     }
 }
@@ -512,7 +526,7 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
     } = read_sources(plan, opts, "run")?;
     let run_id = manifest.run_id.clone();
 
-    let mut tables: Vec<(String, DataFrame)> = Vec::new();
+    let mut computed: Vec<(&crate::spec::TablePlan, DataFrame)> = Vec::new();
     for t in &plan.tables {
         let source = plan
             .sources
@@ -531,7 +545,24 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
             source: t.source.clone(),
             rows: df.height() as u64,
         });
-        tables.push((t.name.clone(), df));
+        computed.push((t, df));
+    }
+    // Tables are protected before anything is written: the published folder only ever holds
+    // cells that pass the rules, the computed ones go to the restricted folder.
+    let protected = timings.time("disclose", || disclose::protect(computed))?;
+    let mut tables: Vec<(String, DataFrame)> = Vec::new();
+    let mut restricted: Vec<(String, DataFrame)> = Vec::new();
+    for (t, p) in plan.tables.iter().zip(protected) {
+        info!(
+            table = %t.name,
+            method = %p.books.method,
+            primary = p.books.primary,
+            secondary = p.books.secondary,
+            "protected"
+        );
+        tables.push((t.name.clone(), tabulate::finish(p.published, t)?));
+        restricted.push((t.name.clone(), tabulate::finish(p.restricted, t)?));
+        manifest.disclosure.push(p.books);
     }
 
     let over = first_over_limit(plan, &manifest.sources).cloned();
@@ -555,16 +586,38 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
             files.extend(written);
             resources.extend(described);
         }
-        if output.quarantine || over.is_some() {
+        // Microdata-level outputs (rejected rows with their raw values, tables as computed)
+        // never go into the publishable folder.
+        let restricted_dir = publish::sibling(staging.target(), "restricted");
+        let mut closed = None;
+        if over.is_some() {
             let q = write_quarantine(&staging.dir, &quarantine, &prov)?;
-            resources.push(datapackage::file_resource(
-                "quarantine",
-                &q[0],
-                "parquet",
-                "application/vnd.apache.parquet",
-                "Rejected rows with their reasons (file, line, column, raw value, rule)",
-            ));
+            resources.push(quarantine_resource(&q[0]));
             files.extend(q);
+        } else {
+            let closed_staging = Staging::new(&restricted_dir, &run_id)?;
+            let restricted_output = OutputPlan {
+                formats: vec![Format::Parquet],
+                ..output.clone()
+            };
+            let (mut written, mut described) = write_tables(
+                plan,
+                &restricted_output,
+                &closed_staging.dir,
+                &mut restricted,
+                &prov,
+            )?;
+            if output.quarantine {
+                let q = write_quarantine(&closed_staging.dir, &quarantine, &prov)?;
+                described.push(quarantine_resource(&q[0]));
+                written.extend(q);
+            }
+            written.push(publish::write_text(
+                &closed_staging.dir,
+                &closed_staging.dir.join("datapackage.json"),
+                &datapackage::package(plan, described),
+            )?);
+            closed = Some((closed_staging, written));
         }
         files.push(publish::write_text(
             &staging.dir,
@@ -582,6 +635,17 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
             dir: output.dir.display().to_string(),
             files,
         }];
+        if let Some((closed_staging, written)) = closed {
+            let mut cm = m.clone();
+            cm.outputs = vec![OutputBooks {
+                name: format!("{} (restricted)", output.name),
+                dir: restricted_dir.display().to_string(),
+                files: written,
+            }];
+            write_books(&closed_staging.dir, &cm)?;
+            let dir = closed_staging.commit()?;
+            info!(output = %output.name, dir = %dir.display(), "restricted outputs written");
+        }
         write_books(&staging.dir, &m)?;
         let dest = if over.is_some() {
             publish::sibling(staging.target(), "rejected")

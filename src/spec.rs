@@ -46,6 +46,37 @@ pub struct PipelineSpec {
     pub package: PackageSpec,
     /// Agency and version of the SDMX structures; needed by the SDMX-CSV formats.
     pub sdmx: Option<SdmxSpec>,
+    /// Disclosure control for every table (a table's own `[table.disclosure]` overrides it).
+    pub disclosure: Option<DisclosureSpec>,
+}
+
+/// How a table is protected before publication; every field may be left to the default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosureSpec {
+    /// `suppress` (default), `round` or `none`.
+    pub method: Option<Spanned<String>>,
+    /// Threshold rule: a cell with 1..threshold-1 contributing records is sensitive (default 5).
+    pub threshold: Option<Spanned<u64>>,
+    /// Treat empty cells as sensitive too (default false).
+    pub zeros_sensitive: Option<bool>,
+    /// (n,k) dominance rule for `sum` measures, e.g. `{ n = 2, k = 85 }`.
+    pub dominance: Option<Spanned<DominanceSpec>>,
+    /// p% rule for `sum` measures, e.g. `10`.
+    pub p_percent: Option<Spanned<f64>>,
+    /// Random rounding base (default 3).
+    pub base: Option<Spanned<u32>>,
+    /// Seed of the random rounding, so reruns round the same way (default 0).
+    pub seed: Option<u64>,
+    /// Why a table is published without protection (required with `method = "none"`).
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DominanceSpec {
+    pub n: u8,
+    pub k: f64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
@@ -214,6 +245,8 @@ pub struct TableSpec {
     pub filter: Option<Spanned<String>>,
     /// How the table is written as SDMX.
     pub sdmx: Option<TableSdmxSpec>,
+    /// Disclosure control for this table, field by field over the pipeline's `[disclosure]`.
+    pub disclosure: Option<DisclosureSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -371,6 +404,37 @@ pub struct TablePlan {
     /// The code list each dimension's codes come from, where marsad knows it (for labels).
     pub codelists: BTreeMap<String, CodeList>,
     pub sdmx: SdmxTable,
+    pub disclosure: Disclosure,
+}
+
+/// How a table is protected before it is published.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Disclosure {
+    /// Primary suppression by the rules, then secondary suppression and the audit.
+    Suppress {
+        threshold: u64,
+        zeros: bool,
+        dominance: Option<(u8, f64)>,
+        p_percent: Option<f64>,
+    },
+    /// Random rounding of every cell to a multiple of `base`.
+    Round { base: u32, seed: u64 },
+    /// Published as computed, for the stated reason.
+    None { reason: String },
+}
+
+/// Default threshold: "some agencies require at least five respondents" (OECD glossary).
+pub const DEFAULT_THRESHOLD: u64 = 5;
+
+impl Default for Disclosure {
+    fn default() -> Self {
+        Disclosure::Suppress {
+            threshold: DEFAULT_THRESHOLD,
+            zeros: false,
+            dominance: None,
+            p_percent: None,
+        }
+    }
 }
 
 /// Where a table's SDMX time period comes from.
@@ -1245,6 +1309,24 @@ impl Resolver<'_> {
             }
         }
         let sdmx = self.table_sdmx(t, &dimensions, &totals)?;
+        let disclosure =
+            self.disclosure(spec.disclosure.as_ref(), t.disclosure.as_ref(), &context)?;
+        if matches!(
+            disclosure,
+            Disclosure::Suppress {
+                dominance: Some(_),
+                ..
+            } | Disclosure::Suppress {
+                p_percent: Some(_),
+                ..
+            }
+        ) && !measures.iter().any(|m| m.agg == Aggregate::Sum)
+        {
+            return self.err(
+                t.name.span(),
+                format!("{context}: the dominance and p% rules apply to `sum` measures, and the table has none"),
+            );
+        }
         Ok(TablePlan {
             name: t.name.get_ref().clone(),
             title: t.title.clone(),
@@ -1256,6 +1338,84 @@ impl Resolver<'_> {
             filter,
             codelists,
             sdmx,
+            disclosure,
+        })
+    }
+
+    /// The table's disclosure control: its own fields over the pipeline's, over the defaults.
+    fn disclosure(
+        &self,
+        pipeline: Option<&DisclosureSpec>,
+        table: Option<&DisclosureSpec>,
+        context: &str,
+    ) -> Result<Disclosure> {
+        let empty = DisclosureSpec::default();
+        let (p, t) = (pipeline.unwrap_or(&empty), table.unwrap_or(&empty));
+        let method = t.method.as_ref().or(p.method.as_ref());
+        let threshold = t.threshold.as_ref().or(p.threshold.as_ref());
+        if let Some(n) = threshold.filter(|n| *n.get_ref() < 2) {
+            return self.err(
+                n.span(),
+                format!("{context}: a threshold below 2 protects nobody; use 3 or 5"),
+            );
+        }
+        let dominance = t.dominance.as_ref().or(p.dominance.as_ref());
+        if let Some(d) = dominance {
+            let DominanceSpec { n, k } = *d.get_ref();
+            if !(1..=2).contains(&n) || !(0.0..=100.0).contains(&k) || k == 0.0 {
+                return self.err(
+                    d.span(),
+                    format!("{context}: dominance takes n = 1 or 2 and k in (0, 100], e.g. {{ n = 2, k = 85 }}"),
+                );
+            }
+        }
+        let p_percent = t.p_percent.as_ref().or(p.p_percent.as_ref());
+        if let Some(pp) = p_percent.filter(|x| !(*x.get_ref() > 0.0 && *x.get_ref() <= 100.0)) {
+            return self.err(
+                pp.span(),
+                format!("{context}: p_percent is a percentage in (0, 100]"),
+            );
+        }
+        let base = t.base.as_ref().or(p.base.as_ref());
+        if let Some(b) = base.filter(|b| *b.get_ref() < 2) {
+            return self.err(
+                b.span(),
+                format!("{context}: a rounding base is 2 or more (3 and 5 are usual)"),
+            );
+        }
+        let name = method.map(|m| m.get_ref().as_str()).unwrap_or("suppress");
+        Ok(match name {
+            "suppress" => Disclosure::Suppress {
+                threshold: threshold.map(|n| *n.get_ref()).unwrap_or(DEFAULT_THRESHOLD),
+                zeros: t.zeros_sensitive.or(p.zeros_sensitive).unwrap_or(false),
+                dominance: dominance.map(|d| (d.get_ref().n, d.get_ref().k)),
+                p_percent: p_percent.map(|x| *x.get_ref()),
+            },
+            "round" => Disclosure::Round {
+                base: base.map(|b| *b.get_ref()).unwrap_or(3),
+                seed: t.seed.or(p.seed).unwrap_or(0),
+            },
+            "none" => match t.reason.as_ref().or(p.reason.as_ref()) {
+                Some(reason) if !reason.trim().is_empty() => Disclosure::None {
+                    reason: reason.clone(),
+                },
+                _ => {
+                    let span = method.map(|m| m.span()).unwrap_or(0..0);
+                    return self.err(
+                        span,
+                        format!("{context}: `method = \"none\"` publishes every cell as it is; say why with `reason = \"...\"`"),
+                    );
+                }
+            },
+            other => {
+                let span = method.map(|m| m.span()).unwrap_or(0..0);
+                return self.err(
+                    span,
+                    format!(
+                        "{context}: unknown disclosure method `{other}` (suppress, round, none)"
+                    ),
+                );
+            }
         })
     }
 

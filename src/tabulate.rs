@@ -8,7 +8,7 @@
 use polars::prelude::*;
 
 use crate::error::{EngineContext, Error, Result};
-use crate::spec::{Aggregate, TablePlan};
+use crate::spec::{Aggregate, Disclosure, TablePlan};
 
 /// The code of a total in any dimension (SDMX convention).
 pub const TOTAL: &str = "_T";
@@ -17,8 +17,71 @@ pub const SEX_CODES: [&str; 3] = ["F", "M", "_U"];
 pub const PCT_FEMALE: &str = "pct_female";
 pub const SEX_RATIO: &str = "sex_ratio";
 
+/// Hidden column: records contributing to a cell (the threshold rule's count).
+pub const CONTRIBUTORS: &str = "__contributors";
+
+/// Hidden columns: the largest and second largest contribution to a `sum` measure's cell.
+pub fn largest(measure: &str) -> (String, String) {
+    (format!("__x1_{measure}"), format!("__x2_{measure}"))
+}
+
+/// The second largest value in a group (ties count: two equal maxima give the maximum).
+fn second_largest(e: Expr) -> Expr {
+    when(e.clone().eq(e.clone().max()).sum().gt(lit(1)))
+        .then(e.clone().max())
+        .otherwise(e.clone().filter(e.clone().lt(e.max())).max())
+        .fill_null(lit(0.0))
+}
+
+fn magnitude_rules(table: &TablePlan) -> bool {
+    matches!(
+        table.disclosure,
+        Disclosure::Suppress {
+            dominance: Some(_),
+            ..
+        } | Disclosure::Suppress {
+            p_percent: Some(_),
+            ..
+        }
+    )
+}
+
+/// Columns computed beside the measures for disclosure control: (name, over rows, over cells).
+fn hidden_columns(table: &TablePlan) -> Vec<(String, Expr, Expr)> {
+    let mut out = vec![(
+        CONTRIBUTORS.to_string(),
+        len().cast(DataType::Int64),
+        col(CONTRIBUTORS).sum(),
+    )];
+    if magnitude_rules(table) {
+        for m in table.measures.iter().filter(|m| m.agg == Aggregate::Sum) {
+            let Some(c) = &m.column else { continue };
+            let (x1, x2) = largest(&m.name);
+            let v = col(c.as_str()).cast(DataType::Float64);
+            out.push((x1.clone(), v.clone().max(), col(x1.as_str()).max()));
+            out.push((
+                x2.clone(),
+                second_largest(v),
+                polars::lazy::dsl::max_horizontal([
+                    col(x2.as_str()).max(),
+                    second_largest(col(x1.as_str())),
+                ])
+                .expect("two inputs"),
+            ));
+        }
+    }
+    out
+}
+
+/// Names of the measure and hidden columns, in table order.
+fn value_columns(table: &TablePlan) -> Vec<String> {
+    let mut cols: Vec<String> = table.measures.iter().map(|m| m.name.clone()).collect();
+    cols.extend(hidden_columns(table).into_iter().map(|(n, _, _)| n));
+    cols
+}
+
 fn aggregations(table: &TablePlan) -> Vec<Expr> {
-    table
+    let mut aggs: Vec<Expr> = table
         .measures
         .iter()
         .map(|m| {
@@ -32,7 +95,13 @@ fn aggregations(table: &TablePlan) -> Vec<Expr> {
             };
             e.alias(m.name.as_str())
         })
-        .collect()
+        .collect();
+    aggs.extend(
+        hidden_columns(table)
+            .into_iter()
+            .map(|(n, over_rows, _)| over_rows.alias(n.as_str())),
+    );
+    aggs
 }
 
 fn aggregate(lf: LazyFrame, keys: &[String], aggs: &[Expr]) -> LazyFrame {
@@ -68,11 +137,16 @@ pub fn tabulate(frame: &DataFrame, table: &TablePlan) -> Result<DataFrame> {
         .sort_by_exprs(sorted, SortMultipleOptions::default())
         .collect()
         .at(context)?;
-    let aggs: Vec<Expr> = table
+    let mut aggs: Vec<Expr> = table
         .measures
         .iter()
         .map(|m| col(m.name.as_str()).sum().alias(m.name.as_str()))
         .collect();
+    aggs.extend(
+        hidden_columns(table)
+            .into_iter()
+            .map(|(n, _, over_cells)| over_cells.alias(n.as_str())),
+    );
     let others: Vec<String> = table
         .dimensions
         .iter()
@@ -113,7 +187,7 @@ pub fn tabulate(frame: &DataFrame, table: &TablePlan) -> Result<DataFrame> {
                     .collect::<Vec<_>>(),
             );
             let mut cols: Vec<Expr> = table.dimensions.iter().map(|d| col(d.as_str())).collect();
-            cols.extend(table.measures.iter().map(|m| col(m.name.as_str())));
+            cols.extend(value_columns(table).iter().map(|m| col(m.as_str())));
             parts.push(with_totals.select(cols));
         }
     }
@@ -129,9 +203,32 @@ pub fn tabulate(frame: &DataFrame, table: &TablePlan) -> Result<DataFrame> {
     round_measures(&mut out, table).at(context)?;
     if let Some(sex) = &table.sex {
         check_sex_totals(&out, table, sex, &others)?;
-        out = gender_columns(out, table, sex, &others).at(context)?;
     }
     Ok(out)
+}
+
+/// The table as published: share of women and sex ratio computed from the cells as they are
+/// published (a suppressed or rounded cell gives an empty or rounded share), hidden columns gone.
+pub fn finish(out: DataFrame, table: &TablePlan) -> Result<DataFrame> {
+    let context = || format!("finishing `{}`", table.name);
+    let hidden: Vec<PlSmallStr> = hidden_columns(table)
+        .into_iter()
+        .map(|(n, _, _)| n.into())
+        .filter(|n: &PlSmallStr| out.get_column_names().contains(&n))
+        .collect();
+    let out = out.drop_many(hidden);
+    match &table.sex {
+        Some(sex) => {
+            let others: Vec<String> = table
+                .dimensions
+                .iter()
+                .filter(|d| *d != sex)
+                .cloned()
+                .collect();
+            gender_columns(out, table, sex, &others).at(context)
+        }
+        None => Ok(out),
+    }
 }
 
 /// Decimals kept in sums of decimal measures (weights, amounts).
@@ -191,10 +288,9 @@ fn by_sex_complete(
         .collect();
     let grid = concat(frames, UnionArgs::default())?;
     let on: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
-    let zero: Vec<Expr> = table
-        .measures
+    let zero: Vec<Expr> = value_columns(table)
         .iter()
-        .map(|m| col(m.name.as_str()).fill_null(lit(0)))
+        .map(|m| col(m.as_str()).fill_null(lit(0)))
         .collect();
     Ok(grid
         .join(counted, on.clone(), on, JoinArgs::new(JoinType::Left))
@@ -268,9 +364,11 @@ fn gender_columns(
     let mut keys: Vec<Expr> = others.iter().map(|k| col(k.as_str())).collect();
     keys.push(col("__k"));
     let with_key = out.lazy().with_column(lit(1i32).alias("__k"));
+    // One F and one M row per combination (the table is completed by sex); `first` keeps a
+    // suppressed (empty) cell empty, where `sum` would turn it into zero.
     let fm = with_key.clone().group_by(keys.clone()).agg([
-        v.clone().filter(col(sex).eq(lit("F"))).sum().alias("__f"),
-        v.filter(col(sex).eq(lit("M"))).sum().alias("__m"),
+        v.clone().filter(col(sex).eq(lit("F"))).first().alias("__f"),
+        v.filter(col(sex).eq(lit("M"))).first().alias("__m"),
     ]);
     let (f, m) = (col("__f"), col("__m"));
     let on_total = |e: Expr| {
@@ -284,8 +382,13 @@ fn gender_columns(
     let ratio = when(f.clone().gt(lit(0.0)))
         .then(m / f * lit(100.0))
         .otherwise(lit(NULL).cast(DataType::Float64));
-    let mut cols: Vec<Expr> = table.dimensions.iter().map(|d| col(d.as_str())).collect();
-    cols.extend(table.measures.iter().map(|m| col(m.name.as_str())));
+    let mut cols: Vec<Expr> = with_key
+        .clone()
+        .collect_schema()?
+        .iter_names()
+        .filter(|n| n.as_str() != "__k")
+        .map(|n| col(n.clone()))
+        .collect();
     cols.push(on_total(pct).alias(PCT_FEMALE));
     cols.push(on_total(ratio).alias(SEX_RATIO));
     let sort_by: Vec<Expr> = table.dimensions.iter().map(|d| col(d.as_str())).collect();
@@ -333,6 +436,9 @@ mod tests {
                 time: crate::spec::TimePeriod::None,
                 concepts: Default::default(),
             },
+            disclosure: Disclosure::None {
+                reason: "test".into(),
+            },
         }
     }
 
@@ -357,7 +463,8 @@ mod tests {
             "w" => [1.0, 2.0, 0.5, 1.0, 3.0]
         )
         .unwrap();
-        let out = tabulate(&df, &table(&["nat"])).unwrap();
+        let t = table(&["nat"]);
+        let out = finish(tabulate(&df, &t).unwrap(), &t).unwrap();
         assert_eq!(
             rows(&out),
             vec![
@@ -389,7 +496,7 @@ mod tests {
             column: Some("w".into()),
             unit: "PS".into(),
         }];
-        let out = tabulate(&df, &t).unwrap();
+        let out = finish(tabulate(&df, &t).unwrap(), &t).unwrap();
         let est = |sex: &str| {
             let row = out
                 .clone()
@@ -408,7 +515,8 @@ mod tests {
     #[test]
     fn sex_ratio_is_empty_without_women() {
         let df = df!("sex" => ["M", "M"], "nat" => ["SEN", "SEN"], "w" => [1.0, 1.0]).unwrap();
-        let out = tabulate(&df, &table(&[])).unwrap();
+        let t = table(&[]);
+        let out = finish(tabulate(&df, &t).unwrap(), &t).unwrap();
         let t = out
             .clone()
             .lazy()

@@ -1,0 +1,495 @@
+//! Disclose: decide which cells of each table may be published, before anything is written.
+//!
+//! A table leaves this stage twice: as published (sensitive cells and their complements empty,
+//! or every cell randomly rounded, with SDMX `OBS_STATUS`/`CONF_STATUS` flags) and as computed,
+//! for the restricted folder. Tables from the same source share their suppressions where they
+//! share cells, and every suppression pattern passes the audit or the run stops.
+
+mod cube;
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::error::{EngineContext, Error, Result};
+use crate::spec::{Aggregate, Disclosure, TablePlan};
+use crate::tabulate::{largest, CONTRIBUTORS, TOTAL};
+
+pub use cube::{
+    audit, primary, round_random, suppress, unit_draw, AuditFailure, AuditSummary, CellStats,
+    Certificate, Cube, Protection, Rule, Status, Suppression, UNIT,
+};
+
+/// SDMX observation status of every published cell (CL_OBS_STATUS: `A` normal, `Q` missing
+/// because confidential).
+pub const OBS_STATUS: &str = "obs_status";
+/// SDMX confidentiality status (CL_CONF_STATUS: `F` free, `C` confidential, `D` hidden to
+/// protect a confidential cell).
+pub const CONF_STATUS: &str = "conf_status";
+
+/// Largest table (cells of the full cross-classification, totals included) that cell
+/// suppression takes on; beyond it the table needs coarser categories or rounding.
+pub const MAX_CELLS: usize = 20_000_000;
+
+/// What disclosure control did to one table, for the manifest and the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DisclosureBooks {
+    pub table: String,
+    pub method: String,
+    pub cells: u64,
+    /// Cells sensitive by a rule of this table (`C`).
+    pub primary: u64,
+    /// Cells hidden to protect others, here or in a linked table (`D`).
+    pub secondary: u64,
+    /// Cells whose published value differs from the computed one (rounding).
+    pub rounded: u64,
+    /// Tables sharing cells (and so suppressions) with this one.
+    pub linked: Vec<String>,
+    pub audit: Option<AuditSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One table after disclosure control.
+pub struct Protected {
+    pub published: DataFrame,
+    pub restricted: DataFrame,
+    pub books: DisclosureBooks,
+}
+
+/// The cube behind a table, and where each of the table's rows sits in it.
+struct Layout {
+    codes: Vec<Vec<String>>,
+    cube: Cube,
+    rows: Vec<usize>,
+}
+
+fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
+    let c = df.column(name)?.cast(&DataType::String)?;
+    Ok(c.str()?
+        .iter()
+        .map(|v| v.unwrap_or("_U").to_string())
+        .collect())
+}
+
+fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
+    let c = df.column(name)?.cast(&DataType::Float64)?;
+    Ok(c.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect())
+}
+
+fn totalled(table: &TablePlan, d: &str) -> bool {
+    table.sex.as_deref() == Some(d) || table.totals.iter().any(|t| t == d)
+}
+
+/// The measure whose values the suppression protects: the first `sum` measure when magnitude
+/// rules apply, else the first measure.
+fn value_measure(table: &TablePlan, magnitude: bool) -> &str {
+    table
+        .measures
+        .iter()
+        .find(|m| !magnitude || m.agg == Aggregate::Sum)
+        .or(table.measures.first())
+        .map(|m| m.name.as_str())
+        .unwrap_or(CONTRIBUTORS)
+}
+
+fn layout(df: &DataFrame, table: &TablePlan, magnitude: bool) -> PolarsResult<Layout> {
+    let dims: Vec<Vec<String>> = table
+        .dimensions
+        .iter()
+        .map(|d| strings(df, d))
+        .collect::<PolarsResult<_>>()?;
+    let mut codes = Vec::new();
+    let mut index: Vec<HashMap<String, usize>> = Vec::new();
+    let mut totals = Vec::new();
+    for (d, values) in table.dimensions.iter().zip(&dims) {
+        let t = totalled(table, d);
+        let mut c: Vec<String> = values
+            .iter()
+            .filter(|v| !(t && *v == TOTAL))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if t {
+            c.push(TOTAL.to_string());
+        }
+        index.push(c.iter().enumerate().map(|(i, s)| (s.clone(), i)).collect());
+        codes.push(c);
+        totals.push(t);
+    }
+    let sizes: Vec<usize> = codes.iter().map(|c| c.len()).collect();
+    let cells = sizes.iter().try_fold(1usize, |a, b| a.checked_mul(*b));
+    if cells.is_none_or(|n| n > MAX_CELLS) {
+        return Err(PolarsError::ComputeError(
+            format!(
+                "the table spans {} cells ({}), more than the {MAX_CELLS} cell suppression handles; \
+                 use fewer categories, split the table, or protect it with `method = \"round\"`",
+                cells.map_or("too many".to_string(), |n| n.to_string()),
+                sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" x ")
+            )
+            .into(),
+        ));
+    }
+    let mut cube = Cube::new(sizes, totals);
+    let value = floats(df, value_measure(table, magnitude))?;
+    let contributors = floats(df, CONTRIBUTORS)?;
+    let (x1, x2) = if magnitude {
+        let (a, b) = largest(value_measure(table, true));
+        (floats(df, &a)?, floats(df, &b)?)
+    } else {
+        (vec![0.0; df.height()], vec![0.0; df.height()])
+    };
+    let mut rows = Vec::with_capacity(df.height());
+    let mut coords = vec![0; table.dimensions.len()];
+    for r in 0..df.height() {
+        for (d, values) in dims.iter().enumerate() {
+            coords[d] = index[d][&values[r]];
+        }
+        let i = cube.index(&coords);
+        *cube.cell_mut(i) = CellStats {
+            value: value[r],
+            contributors: contributors[r] as u64,
+            x1: x1[r],
+            x2: x2[r],
+        };
+        rows.push(i);
+    }
+    Ok(Layout { codes, cube, rows })
+}
+
+fn rules(d: &Disclosure) -> (Vec<Rule>, bool) {
+    match d {
+        Disclosure::Suppress {
+            threshold,
+            zeros,
+            dominance,
+            p_percent,
+        } => {
+            let mut r = vec![Rule::Threshold {
+                n: *threshold,
+                zeros: *zeros,
+            }];
+            if let Some((n, k)) = dominance {
+                r.push(Rule::Dominance { n: *n, k: *k });
+            }
+            if let Some(p) = p_percent {
+                r.push(Rule::PPercent { p: *p });
+            }
+            let magnitude = dominance.is_some() || p_percent.is_some();
+            (r, magnitude)
+        }
+        _ => (Vec::new(), false),
+    }
+}
+
+/// Cells of `to` that are cells of `from`: same source and filter, `to`'s dimensions among
+/// `from`'s, the others at their total. `map[i]` is the cell of `from` for cell `i` of `to`.
+fn link(from: (&TablePlan, &Layout), to: (&TablePlan, &Layout)) -> Option<Vec<Option<usize>>> {
+    let ((a, la), (b, lb)) = (from, to);
+    if a.name == b.name
+        || a.source != b.source
+        || format!("{:?}", a.filter) != format!("{:?}", b.filter)
+        || !b.dimensions.iter().all(|d| a.dimensions.contains(d))
+        || !a
+            .dimensions
+            .iter()
+            .all(|d| b.dimensions.contains(d) || totalled(a, d))
+    {
+        return None;
+    }
+    let positions: Vec<HashMap<&str, usize>> = la
+        .codes
+        .iter()
+        .map(|c| c.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect())
+        .collect();
+    let mut map = Vec::with_capacity(lb.cube.len());
+    let mut coords = vec![0; a.dimensions.len()];
+    for i in 0..lb.cube.len() {
+        let bc = lb.cube.coords(i);
+        let mut ok = true;
+        for (ad, name) in a.dimensions.iter().enumerate() {
+            let code = match b.dimensions.iter().position(|d| d == name) {
+                Some(bd) => lb.codes[bd][bc[bd]].as_str(),
+                None => TOTAL,
+            };
+            match positions[ad].get(code) {
+                Some(p) => coords[ad] = *p,
+                None => ok = false,
+            }
+        }
+        map.push(ok.then(|| la.cube.index(&coords)));
+    }
+    Some(map)
+}
+
+/// Name a cell by its codes, for messages.
+fn cell_name(table: &TablePlan, l: &Layout, i: usize) -> String {
+    l.cube
+        .coords(i)
+        .iter()
+        .enumerate()
+        .map(|(d, c)| format!("{}={}", table.dimensions[d], l.codes[d][*c]))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Protect every table. Tables with `suppress` are suppressed together, sharing suppressions
+/// across linked tables until no table changes; each then passes the audit.
+pub fn protect(tables: Vec<(&TablePlan, DataFrame)>) -> Result<Vec<Protected>> {
+    let mut layouts: Vec<Option<Layout>> = Vec::new();
+    let mut rule_sets = Vec::new();
+    for (t, df) in &tables {
+        let (r, magnitude) = rules(&t.disclosure);
+        layouts.push(if r.is_empty() {
+            None
+        } else {
+            Some(layout(df, t, magnitude).at(|| format!("protecting `{}`", t.name))?)
+        });
+        rule_sets.push(r);
+    }
+    let n = tables.len();
+    let mut links: Vec<(usize, usize, Vec<Option<usize>>)> = Vec::new();
+    for a in 0..n {
+        for b in 0..n {
+            if let (Some(la), Some(lb)) = (&layouts[a], &layouts[b]) {
+                if let Some(map) = link((tables[a].0, la), (tables[b].0, lb)) {
+                    links.push((a, b, map));
+                }
+            }
+        }
+    }
+    let mut needs: Vec<Vec<Option<Protection>>> = layouts
+        .iter()
+        .zip(&rule_sets)
+        .map(|(l, r)| l.as_ref().map(|l| primary(&l.cube, r)).unwrap_or_default())
+        .collect();
+    let mut forced: Vec<Vec<Status>> = layouts
+        .iter()
+        .map(|l| {
+            l.as_ref()
+                .map(|l| vec![Status::Published; l.cube.len()])
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut results: Vec<Option<Suppression>> = Vec::new();
+    // Each round only hides more cells, so this ends; the bound is a guard against a bug.
+    for round in 0.. {
+        results = layouts
+            .iter()
+            .enumerate()
+            .map(|(t, l)| {
+                l.as_ref()
+                    .map(|l| suppress(&l.cube, &needs[t], forced[t].clone()))
+            })
+            .collect();
+        let mut changed = false;
+        for (a, b, map) in &links {
+            let Some(sa) = &results[*a] else { continue };
+            for (bi, ai) in map.iter().enumerate() {
+                let Some(ai) = ai else { continue };
+                if sa.status[*ai].hidden() && !forced[*b][bi].hidden() {
+                    forced[*b][bi] = if sa.status[*ai] == Status::Primary {
+                        Status::Primary
+                    } else {
+                        Status::Secondary
+                    };
+                    if needs[*b][bi].is_none() {
+                        needs[*b][bi] = Some(UNIT);
+                    }
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+        if round > 1000 {
+            return Err(Error::Invariant {
+                table: tables[0].0.name.clone(),
+                message: "linked suppressions did not settle".into(),
+            });
+        }
+    }
+
+    let mut out = Vec::new();
+    for (t, (table, df)) in tables.into_iter().enumerate() {
+        out.push(finish_one(
+            table,
+            df,
+            layouts[t].as_ref(),
+            results[t].as_ref(),
+            &needs[t],
+        )?);
+    }
+    // Name the linked tables now that every table is known.
+    let names: Vec<String> = out.iter().map(|p| p.books.table.clone()).collect();
+    for (a, b, _) in &links {
+        let name = names[*b].clone();
+        if !out[*a].books.linked.contains(&name) {
+            out[*a].books.linked.push(name);
+        }
+    }
+    Ok(out)
+}
+
+fn status_codes(status: &[&str], name: &str) -> Column {
+    let mut b = StringChunkedBuilder::new(name.into(), status.len());
+    for s in status {
+        b.append_value(s);
+    }
+    b.finish().into_series().into_column()
+}
+
+fn finish_one(
+    table: &TablePlan,
+    df: DataFrame,
+    layout: Option<&Layout>,
+    result: Option<&Suppression>,
+    needs: &[Option<Protection>],
+) -> Result<Protected> {
+    let context = || format!("protecting `{}`", table.name);
+    let mut books = DisclosureBooks {
+        table: table.name.clone(),
+        method: String::new(),
+        cells: df.height() as u64,
+        primary: 0,
+        secondary: 0,
+        rounded: 0,
+        linked: Vec::new(),
+        audit: None,
+        reason: None,
+    };
+    let height = df.height();
+    let mut restricted = df.clone();
+    let published = match (&table.disclosure, layout, result) {
+        (Disclosure::Suppress { .. }, Some(l), Some(s)) => {
+            books.method = "suppress".into();
+            let summary = audit(&l.cube, needs, &s.status, &s.certificates).map_err(|f| {
+                let (cell, why) = match f {
+                    AuditFailure::AloneInLine { cell, dim } => (
+                        cell,
+                        format!(
+                            "it is the only hidden cell on its line along `{}`, so the total gives it away",
+                            table.dimensions[dim]
+                        ),
+                    ),
+                    AuditFailure::Unprotected { cell } => (
+                        cell,
+                        "no set of hidden cells keeps it uncertain enough".to_string(),
+                    ),
+                };
+                Error::Disclosure {
+                    table: table.name.clone(),
+                    message: format!("the audit failed on the cell {}: {why}", cell_name(table, l, cell)),
+                }
+            })?;
+            books.audit = Some(summary);
+            let mut hidden = Vec::with_capacity(height);
+            let mut obs = Vec::with_capacity(height);
+            let mut conf = Vec::with_capacity(height);
+            for &i in &l.rows {
+                let st = s.status[i];
+                let c = match st {
+                    Status::Published => "F",
+                    Status::Primary => "C",
+                    Status::Secondary => "D",
+                };
+                match c {
+                    "C" => books.primary += 1,
+                    "D" => books.secondary += 1,
+                    _ => {}
+                }
+                hidden.push(st.hidden());
+                obs.push(if st.hidden() { "Q" } else { "A" });
+                conf.push(c);
+            }
+            let mask = BooleanChunked::from_slice("__hidden".into(), &hidden);
+            let mut lf = df.lazy().with_column(
+                lit(Series::new("__hidden".into(), mask.into_series())).alias("__hidden"),
+            );
+            let measures: Vec<Expr> = table
+                .measures
+                .iter()
+                .map(|m| {
+                    when(col("__hidden"))
+                        .then(lit(NULL))
+                        .otherwise(col(m.name.as_str()))
+                        .alias(m.name.as_str())
+                })
+                .collect();
+            lf = lf.with_columns(measures).drop(cols(["__hidden"]));
+            let mut p = lf.collect().at(context)?;
+            p.with_column(status_codes(&obs, OBS_STATUS)).at(context)?;
+            p.with_column(status_codes(&conf, CONF_STATUS))
+                .at(context)?;
+            restricted
+                .with_column(status_codes(&conf, CONF_STATUS))
+                .at(context)?;
+            p
+        }
+        (Disclosure::Round { base, seed }, _, _) => {
+            books.method = format!("round (base {base})");
+            let keys: Vec<Vec<String>> = table
+                .dimensions
+                .iter()
+                .map(|d| strings(&df, d))
+                .collect::<PolarsResult<_>>()
+                .at(context)?;
+            let mut p = df.clone();
+            let mut changed = vec![false; height];
+            for m in &table.measures {
+                let values = floats(&df, &m.name).at(context)?;
+                let rounded: Vec<f64> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(r, v)| {
+                        let key: Vec<&str> = keys.iter().map(|k| k[r].as_str()).collect();
+                        let u = unit_draw(
+                            *seed,
+                            &format!("{}|{}|{}", table.name, key.join("|"), m.name),
+                        );
+                        let out = round_random(*v, f64::from(*base), u);
+                        if out != *v {
+                            changed[r] = true;
+                        }
+                        out
+                    })
+                    .collect();
+                let dtype = df.column(&m.name).at(context)?.dtype().clone();
+                let s = Series::new(m.name.as_str().into(), rounded)
+                    .cast(&dtype)
+                    .at(context)?;
+                p.with_column(s.into_column()).at(context)?;
+            }
+            books.rounded = changed.iter().filter(|c| **c).count() as u64;
+            p.with_column(status_codes(&vec!["A"; height], OBS_STATUS))
+                .at(context)?;
+            p.with_column(status_codes(&vec!["F"; height], CONF_STATUS))
+                .at(context)?;
+            p
+        }
+        (Disclosure::None { reason }, _, _) => {
+            books.method = "none".into();
+            books.reason = Some(reason.clone());
+            let mut p = df.clone();
+            p.with_column(status_codes(&vec!["A"; height], OBS_STATUS))
+                .at(context)?;
+            p.with_column(status_codes(&vec!["F"; height], CONF_STATUS))
+                .at(context)?;
+            p
+        }
+        _ => {
+            return Err(Error::Invariant {
+                table: table.name.clone(),
+                message: "a suppressed table has no cube".into(),
+            })
+        }
+    };
+    Ok(Protected {
+        published,
+        restricted,
+        books,
+    })
+}
