@@ -16,6 +16,7 @@ pub mod report;
 pub mod run;
 pub mod schema;
 pub mod spec;
+pub mod survey;
 pub mod tabulate;
 pub mod validate;
 
