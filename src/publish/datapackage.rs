@@ -6,6 +6,7 @@ use polars::prelude::*;
 use serde_json::{json, Value};
 
 use super::Written;
+use crate::disclose::{CONF_STATUS, OBS_STATUS};
 use crate::spec::{Plan, TablePlan, TimePeriod};
 use crate::tabulate::{PCT_FEMALE, SEX_RATIO};
 
@@ -57,6 +58,10 @@ pub fn table_resource(
     format: &str,
 ) -> Value {
     let mut fields = Vec::new();
+    let flagged = df
+        .get_column_names()
+        .iter()
+        .any(|c| c.as_str() == OBS_STATUS);
     for (name, dtype) in df.schema().iter() {
         let name = name.as_str();
         let mut field = json!({ "name": name, "type": field_type(dtype) });
@@ -77,10 +82,22 @@ pub fn table_resource(
             }
             d
         } else if let Some(m) = table.measures.iter().find(|m| m.name == name) {
-            match &m.column {
+            let mut d = match &m.column {
                 None => "Number of records".to_string(),
                 Some(c) => format!("Sum of `{c}` ({:?})", m.agg).to_lowercase(),
+            };
+            if flagged {
+                d.push_str("; empty where `obs_status` is `Q` (hidden by disclosure control)");
             }
+            d
+        } else if name == OBS_STATUS {
+            "Observation status, SDMX CL_OBS_STATUS: A normal value, Q missing value; suppressed \
+             (disclosure control), U low reliability"
+                .into()
+        } else if name == CONF_STATUS {
+            "Confidentiality status, SDMX CL_CONF_STATUS: F free, C confidential (the cell itself \
+             is sensitive), D secondary confidentiality (hidden to protect another cell)"
+                .into()
         } else if name == PCT_FEMALE {
             "Women as a percentage of women and men, F / (F + M) × 100, on the `_T` rows".into()
         } else if name == SEX_RATIO {

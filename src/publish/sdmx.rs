@@ -2,9 +2,12 @@
 //! describes them (data structure definitions, dataflows, concepts and the code lists used).
 //!
 //! Each table becomes one dataflow. Its dimensions are the table's dimensions, plus `INDICATOR`
-//! (one code per measure, since SDMX 2.1 has a single `OBS_VALUE`) and `TIME_PERIOD`. Attributes:
-//! `UNIT_MEASURE`, `UNIT_MULT`, `OBS_STATUS` and `CONF_STATUS`. See the SDMX-CSV field guide
-//! (sdmx-twg/sdmx-csv) and the SDMX 2.1 standard, section 3 (SDMX-ML).
+//! (one code per measure, since SDMX 2.1 has a single `OBS_VALUE`) and `TIME_PERIOD`. Attributes,
+//! all at observation level: `UNIT_MEASURE`, `UNIT_MULT`, `OBS_STATUS` and `CONF_STATUS`. A cell
+//! hidden by disclosure control is still an observation: empty `OBS_VALUE`, `OBS_STATUS` `Q` and
+//! `CONF_STATUS` `C` (primary) or `D` (secondary), so that a partner sees that the figure exists
+//! and why it is not given. See the SDMX-CSV field guide (sdmx-twg/sdmx-csv) and the SDMX 2.1
+//! standard, section 3 (SDMX-ML).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,19 +16,79 @@ use std::path::Path;
 use polars::prelude::*;
 
 use super::{neutralize, Written};
+use crate::disclose::{CONF_STATUS, OBS_STATUS};
 use crate::error::{EngineContext, Error, Result};
 use crate::spec::{SdmxAgency, TablePlan, TimePeriod};
 
 /// Observation status of a published figure (SDMX CL_OBS_STATUS): `A`, normal value.
 pub const OBS_NORMAL: &str = "A";
+/// Observation status of a figure hidden by disclosure control: `Q`, missing value; suppressed.
+pub const OBS_SUPPRESSED: &str = "Q";
 /// Confidentiality status (SDMX CL_CONF_STATUS): `F`, free for publication.
 pub const CONF_FREE: &str = "F";
+/// Confidentiality status of a sensitive cell: `C`, confidential statistical information.
+pub const CONF_CONFIDENTIAL: &str = "C";
+
+/// The codes of the two status attributes, with their labels, from the SDMX global code lists
+/// of the SDMX Content-Oriented Guidelines (Annex 1, cross-domain concepts OBS_STATUS and
+/// CONF_STATUS; code lists CL_OBS_STATUS and CL_CONF_STATUS, https://sdmx.org/?page_id=4345).
+/// Only the codes marsad can write, or that a survey table may carry, are declared.
+const OBS_STATUS_CODES: CodeTable = &[
+    ("A", "Normal value"),
+    ("E", "Estimated value"),
+    ("O", "Missing value"),
+    ("Q", "Missing value; suppressed"),
+    ("U", "Low reliability"),
+];
+const CONF_STATUS_CODES: CodeTable = &[
+    ("F", "Free"),
+    ("C", "Confidential statistical information"),
+    (
+        "D",
+        "Secondary confidentiality set by the sender, not for publication",
+    ),
+    ("N", "Not for publication, restricted for internal use only"),
+];
 
 /// Which SDMX-CSV version to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CsvVersion {
     V1,
     V2,
+}
+
+/// The values of a status column, when the table has one (tables from disclosure control do).
+fn status_values(df: &DataFrame, column: &str) -> PolarsResult<Option<Vec<String>>> {
+    if df.get_column_names().iter().any(|c| c.as_str() == column) {
+        text_values(df, column).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// The two status attributes of an observation and the value it carries. A cell flagged `Q`
+/// never carries a value, whatever the measure holds; a cell without a value that is not
+/// flagged `Q` is not available and is left out (SDMX reads an absent observation as missing).
+fn observation<'a>(
+    value: &'a str,
+    obs: Option<&'a str>,
+    conf: Option<&'a str>,
+) -> Option<(&'a str, &'a str, &'a str)> {
+    let obs = obs.filter(|s| !s.is_empty()).unwrap_or(OBS_NORMAL);
+    if obs == OBS_SUPPRESSED {
+        let conf = conf
+            .filter(|s| !s.is_empty() && *s != CONF_FREE)
+            .unwrap_or(CONF_CONFIDENTIAL);
+        return Some(("", obs, conf));
+    }
+    if value.is_empty() {
+        return None;
+    }
+    Some((
+        value,
+        obs,
+        conf.filter(|s| !s.is_empty()).unwrap_or(CONF_FREE),
+    ))
 }
 
 fn text_values(df: &DataFrame, column: &str) -> PolarsResult<Vec<String>> {
@@ -111,6 +174,8 @@ pub fn write_csv(
         TimePeriod::Fixed(p) => vec![p.clone(); df.height()],
         TimePeriod::None => vec![String::new(); df.height()],
     };
+    let obs_status = status_values(df, OBS_STATUS).at(context)?;
+    let conf_status = status_values(df, CONF_STATUS).at(context)?;
     let flow = structure_ref(agency, &table.sdmx.dataflow);
     let file = std::fs::File::create(path).map_err(|source| Error::Write {
         path: path.to_path_buf(),
@@ -126,11 +191,13 @@ pub fn write_csv(
     for m in &table.measures {
         let values = number_values(df, &m.name).at(context)?;
         for i in 0..df.height() {
-            // A figure without a value (suppressed, or not available) is left out: SDMX reads an
-            // absent observation as missing, while sdmxthon rejects an empty or NaN OBS_VALUE.
-            if values[i].is_empty() {
+            let Some((value, obs, conf)) = observation(
+                &values[i],
+                obs_status.as_ref().map(|s| s[i].as_str()),
+                conf_status.as_ref().map(|s| s[i].as_str()),
+            ) else {
                 continue;
-            }
+            };
             let mut record: Vec<String> = match version {
                 CsvVersion::V1 => vec![flow.clone()],
                 CsvVersion::V2 => vec!["dataflow".into(), flow.clone(), "I".into()],
@@ -138,11 +205,11 @@ pub fn write_csv(
             record.extend(dim_values.iter().map(|v| neutralize(&v[i]).into_owned()));
             record.push(m.name.clone());
             record.push(time[i].clone());
-            record.push(values[i].clone());
+            record.push(value.into());
             record.push(m.unit.clone());
             record.push("0".into());
-            record.push(OBS_NORMAL.into());
-            record.push(CONF_FREE.into());
+            record.push(obs.into());
+            record.push(conf.into());
             w.write_record(&record).map_err(csv_error)?;
             rows += 1;
         }
@@ -278,29 +345,8 @@ pub fn structure(
     }
     concepts.insert("INDICATOR".into(), "Indicator".into());
     let fixed: [(&str, &str, CodeTable); 2] = [
-        (
-            "OBS_STATUS",
-            "Observation status",
-            &[
-                ("A", "Normal value"),
-                ("E", "Estimated value"),
-                ("O", "Missing value"),
-                ("Q", "Missing value; suppressed"),
-                ("U", "Low reliability"),
-            ],
-        ),
-        (
-            "CONF_STATUS",
-            "Confidentiality status",
-            &[
-                ("F", "Free"),
-                ("C", "Confidential statistical information"),
-                (
-                    "D",
-                    "Secondary confidentiality set by the sender, not for publication",
-                ),
-            ],
-        ),
+        ("OBS_STATUS", "Observation status", OBS_STATUS_CODES),
+        ("CONF_STATUS", "Confidentiality status", CONF_STATUS_CODES),
     ];
     for (id, label, codes) in fixed {
         lists.insert(
@@ -483,15 +529,18 @@ pub fn structure(
         );
         x.push_str("              </str:ConceptIdentity>\n              <str:LocalRepresentation>\n                <str:TextFormat textType=\"ObservationalTimePeriod\"/>\n              </str:LocalRepresentation>\n            </str:TimeDimension>\n");
         x.push_str("          </str:DimensionList>\n          <str:AttributeList id=\"AttributeDescriptor\">\n");
-        for (id, list) in [
-            ("UNIT_MEASURE", Some("CL_UNIT_MEASURE")),
-            ("UNIT_MULT", None),
-            ("OBS_STATUS", Some("CL_OBS_STATUS")),
-            ("CONF_STATUS", Some("CL_CONF_STATUS")),
+        // Every attribute is attached to the observation (the primary measure). The two status
+        // attributes are mandatory: every observation carries them, and they are what tells a
+        // reader why an observation has no value.
+        for (id, list, status) in [
+            ("UNIT_MEASURE", Some("CL_UNIT_MEASURE"), "Conditional"),
+            ("UNIT_MULT", None, "Conditional"),
+            ("OBS_STATUS", Some("CL_OBS_STATUS"), "Mandatory"),
+            ("CONF_STATUS", Some("CL_CONF_STATUS"), "Mandatory"),
         ] {
             let _ = writeln!(
                 x,
-                "            <str:Attribute id=\"{id}\" assignmentStatus=\"Conditional\">"
+                "            <str:Attribute id=\"{id}\" assignmentStatus=\"{status}\">"
             );
             x.push_str("              <str:ConceptIdentity>\n");
             reference(
@@ -538,4 +587,33 @@ pub fn structure(
     }
     x.push_str("    </str:DataStructures>\n  </mes:Structures>\n</mes:Structure>\n");
     Ok(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suppressed_cells_are_observations_without_a_value() {
+        // published cells keep their value and flags
+        assert_eq!(
+            observation("12", Some("A"), Some("F")),
+            Some(("12", "A", "F"))
+        );
+        // a low-reliability estimate keeps its value
+        assert_eq!(
+            observation("3.5", Some("U"), Some("F")),
+            Some(("3.5", "U", "F"))
+        );
+        // hidden cells: no value, Q, and C or D
+        assert_eq!(observation("", Some("Q"), Some("D")), Some(("", "Q", "D")));
+        assert_eq!(observation("", Some("Q"), Some("C")), Some(("", "Q", "C")));
+        // a value under Q is never written; a Q cell is never said to be free
+        assert_eq!(observation("4", Some("Q"), Some("F")), Some(("", "Q", "C")));
+        assert_eq!(observation("", Some("Q"), None), Some(("", "Q", "C")));
+        // a table without status columns: normal and free; a missing value is left out
+        assert_eq!(observation("7", None, None), Some(("7", "A", "F")));
+        assert_eq!(observation("", None, None), None);
+        assert_eq!(observation("", Some("A"), Some("F")), None);
+    }
 }

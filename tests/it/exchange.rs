@@ -29,17 +29,72 @@ fn sdmx_csv_1_and_2_carry_every_cell_with_its_flags() {
     );
     let rows1: Vec<&str> = l1.collect();
     let rows2: Vec<&str> = l2.collect();
+    // every cell is an observation, hidden ones included
     assert_eq!(rows1.len(), table.height());
     assert_eq!(rows2.len(), table.height());
-    assert!(rows1
+    let flow = "MA_ONM:DF_RESIDENCE_PERMITS(1.0),";
+    let body1: Vec<&str> = rows1
         .iter()
-        .all(|r| r.starts_with("MA_ONM:DF_RESIDENCE_PERMITS(1.0),")));
-    assert!(rows2
+        .map(|r| r.strip_prefix(flow).unwrap())
+        .collect();
+    let body2: Vec<&str> = rows2
         .iter()
-        .all(|r| r.starts_with("dataflow,MA_ONM:DF_RESIDENCE_PERMITS(1.0),I,")));
-    // one cell, checked against the Parquet table
+        .map(|r| r.strip_prefix("dataflow,").unwrap())
+        .map(|r| r.strip_prefix(flow).unwrap())
+        .map(|r| r.strip_prefix("I,").unwrap())
+        .collect();
+    assert_eq!(
+        body1, body2,
+        "SDMX-CSV 1.0 and 2.0 carry the same observations"
+    );
+    // each observation is the Parquet row: its value (empty when hidden) and its two flags
+    let (years, sexes, nats) = (
+        strings(&table, "annee"),
+        strings(&table, "sex"),
+        strings(&table, "nationality"),
+    );
+    let (values, obs, conf) = (
+        numbers(&table, "titres"),
+        strings(&table, "obs_status"),
+        strings(&table, "conf_status"),
+    );
+    let mut want: Vec<String> = (0..table.height())
+        .map(|i| {
+            let v = if values[i].is_nan() {
+                String::new()
+            } else {
+                values[i].to_string()
+            };
+            format!(
+                "{},{},titres,{},{v},PS,0,{},{}",
+                sexes[i], nats[i], years[i], obs[i], conf[i]
+            )
+        })
+        .collect();
+    let mut have: Vec<String> = body1.iter().map(|r| r.to_string()).collect();
+    want.sort();
+    have.sort();
+    assert_eq!(have, want);
+    // hidden cells: empty OBS_VALUE, OBS_STATUS Q, CONF_STATUS C or D; the others A and F
+    let mut flags = std::collections::BTreeMap::<(String, String), usize>::new();
+    for r in &body1 {
+        let f: Vec<&str> = r.split(',').collect();
+        let (value, o, c) = (f[4], f[7], f[8]);
+        assert_eq!(value.is_empty(), o == "Q", "{r}");
+        assert_eq!(o == "Q", c == "C" || c == "D", "{r}");
+        *flags.entry((o.to_string(), c.to_string())).or_default() += 1;
+    }
+    for pair in [("A", "F"), ("Q", "C"), ("Q", "D")] {
+        assert!(
+            flags.contains_key(&(pair.0.to_string(), pair.1.to_string())),
+            "no observation flagged {pair:?}: {flags:?}"
+        );
+    }
+    assert_eq!(flags.len(), 3, "{flags:?}");
+    // a published cell, checked against the table as computed
+    let computed = parquet(&restricted(&out).join("tables/titres_annee_sexe_nationalite.parquet"));
     let n = cell(
-        &table,
+        &computed,
         &[("annee", "2024"), ("sex", "F"), ("nationality", "SEN")],
         "titres",
     );
@@ -65,10 +120,57 @@ fn the_structure_message_declares_what_the_files_use() {
         "<str:Codelist id=\"CL_REASON\"",
         "<str:Code id=\"REFUGEE\">",
         "<str:TimeDimension id=\"TIME_PERIOD\"",
-        "<str:Attribute id=\"OBS_STATUS\"",
+        "<str:Attribute id=\"OBS_STATUS\" assignmentStatus=\"Mandatory\">",
+        "<str:Attribute id=\"CONF_STATUS\" assignmentStatus=\"Mandatory\">",
         "<str:PrimaryMeasure id=\"OBS_VALUE\">",
+        "<str:Codelist id=\"CL_OBS_STATUS\"",
+        "<com:Name xml:lang=\"en\">Missing value; suppressed</com:Name>",
+        "<str:Codelist id=\"CL_CONF_STATUS\"",
+        "<com:Name xml:lang=\"en\">Confidential statistical information</com:Name>",
+        "<com:Name xml:lang=\"en\">Secondary confidentiality set by the sender, not for publication</com:Name>",
     ] {
         assert!(xml.contains(needle), "structure.xml lacks {needle}");
+    }
+    // both status attributes enumerated by their code lists and attached to each observation
+    let attribute =
+        regex::Regex::new(r#"(?s)<str:Attribute id="(OBS_STATUS|CONF_STATUS)".*?</str:Attribute>"#)
+            .unwrap();
+    let blocks: Vec<_> = attribute.find_iter(&xml).map(|m| m.as_str()).collect();
+    assert_eq!(blocks.len(), 4, "two attributes in each of the two DSDs");
+    for b in blocks {
+        let id = if b.contains("\"OBS_STATUS\"") {
+            "OBS_STATUS"
+        } else {
+            "CONF_STATUS"
+        };
+        assert!(b.contains(&format!("<Ref id=\"CL_{id}\"")), "{b}");
+        assert!(
+            b.contains("<str:AttributeRelationship>")
+                && b.contains("<str:PrimaryMeasure>")
+                && b.contains("<Ref id=\"OBS_VALUE\"/>"),
+            "{id} is not at observation level: {b}"
+        );
+    }
+    let codes = |list: &str| -> Vec<String> {
+        let block = regex::Regex::new(&format!(
+            r#"(?s)<str:Codelist id="{list}".*?</str:Codelist>"#
+        ))
+        .unwrap();
+        let code = regex::Regex::new(r#"<str:Code id="([^"]+)">"#).unwrap();
+        let text = block.find(&xml).unwrap().as_str();
+        code.captures_iter(text).map(|c| c[1].to_string()).collect()
+    };
+    for c in ["A", "E", "Q", "U"] {
+        assert!(
+            codes("CL_OBS_STATUS").contains(&c.to_string()),
+            "OBS_STATUS {c}"
+        );
+    }
+    for c in ["F", "C", "D", "N"] {
+        assert!(
+            codes("CL_CONF_STATUS").contains(&c.to_string()),
+            "CONF_STATUS {c}"
+        );
     }
     // only codes actually used are declared: no Martinique among the citizenships
     assert!(!xml.contains("<str:Code id=\"MTQ\">"));
@@ -180,6 +282,18 @@ fn the_data_package_describes_every_file() {
     assert_eq!(nationality["marsad:codelist"], "country");
     let titres = fields.iter().find(|f| f["name"] == "titres").unwrap();
     assert_eq!(titres["type"], "integer");
+    // the disclosure flags follow the measures, described with their SDMX code lists
+    let names: Vec<&str> = fields.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(at("poids") < at("obs_status") && at("obs_status") < at("conf_status"));
+    assert!(at("conf_status") < at("pct_female"));
+    for (flag, list) in [
+        ("obs_status", "CL_OBS_STATUS"),
+        ("conf_status", "CL_CONF_STATUS"),
+    ] {
+        let description = fields[at(flag)]["description"].as_str().unwrap();
+        assert!(description.contains(list), "{flag}: {description}");
+    }
     assert_eq!(
         table["schema"]["primaryKey"],
         serde_json::json!(["sex", "nationality", "region_code", "groupe_age"])
