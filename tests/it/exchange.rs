@@ -222,9 +222,9 @@ fn the_data_package_describes_every_file() {
     let run = run_pipeline("titres_sejour", &[]);
     // published: the tables (and SDMX files); restricted: the tables as computed, the quarantine
     for (folder, expected) in [
-        ("titres_sejour", 4),
+        ("titres_sejour", 5),
         ("echange", 7),
-        ("titres_sejour.restricted", 5),
+        ("titres_sejour.restricted", 6),
         ("echange.restricted", 2),
     ] {
         let out = run.path().join(folder);

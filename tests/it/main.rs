@@ -4,5 +4,6 @@ mod bad_input;
 mod cli;
 mod codes;
 mod common;
+mod disclosure;
 mod exchange;
 mod pipelines;
