@@ -200,9 +200,9 @@ impl Cube {
 
     pub fn coords(&self, mut i: usize) -> Vec<usize> {
         let mut out = vec![0; self.dims()];
-        for d in 0..self.dims() {
-            out[d] = i / self.strides[d];
-            i %= self.strides[d];
+        for (o, s) in out.iter_mut().zip(&self.strides) {
+            *o = i / s;
+            i %= s;
         }
         out
     }
@@ -843,8 +843,8 @@ mod tests {
             if let Err(f) = audit(&cube, &needs, &s.status, &s.certificates) {
                 panic!("case {case}: {categories:?} {totals:?} {values:?} n={n}: {f:?}");
             }
-            for i in 0..cube.len() {
-                if needs[i].is_some() {
+            for (i, need) in needs.iter().enumerate() {
+                if need.is_some() {
                     assert!(s.status[i].hidden(), "case {case}: sensitive cell shown");
                 }
                 if s.status[i] == Status::Secondary {

@@ -6,3 +6,4 @@ mod codes;
 mod common;
 mod exchange;
 mod pipelines;
+mod survey;
