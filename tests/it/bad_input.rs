@@ -81,8 +81,19 @@ dir = "out"
             .assert()
     }
 
+    /// The quarantine, from the restricted folder: rejected rows carry raw values, so they are
+    /// never written into the publishable folder.
     fn quarantine(&self) -> Vec<std::collections::HashMap<String, String>> {
-        csv_rows(&self.path("out/quarantine/quarantine.csv"))
+        assert!(
+            !self.path("out/quarantine").exists(),
+            "the quarantine is in the publishable folder"
+        );
+        csv_rows(&self.path("out.restricted/quarantine/quarantine.csv"))
+    }
+
+    /// Table `t` as computed (restricted folder), before disclosure control hides small cells.
+    fn computed(&self) -> polars::prelude::DataFrame {
+        parquet(&self.path("out.restricted/tables/t.parquet"))
     }
 
     fn stderr(&self, code: i32) -> String {
@@ -143,14 +154,22 @@ fn windows_1252_bom_crlf_and_tabs_are_read() {
     f.data(b"id\tsexe\tn\r\na1\tF\xe9minin\t1\r\na2\tHomme\t2\r\n")
         .run()
         .success();
-    let t = parquet(&f.path("out/tables/t.parquet"));
+    let t = f.computed();
     assert_eq!(cell(&t, &[("sex", "F")], "n"), 1.0);
     assert_eq!(cell(&t, &[("sex", "M")], "n"), 1.0);
+    // one record per sex is below the threshold: published empty and flagged confidential
+    let published = parquet(&f.path("out/tables/t.parquet"));
+    for sex in ["F", "M"] {
+        let row = filter(&published, &[("sex", sex)]);
+        assert!(numbers(&row, "n")[0].is_nan(), "{sex} is published");
+        assert_eq!(strings(&row, "conf_status"), ["C"]);
+        assert_eq!(strings(&row, "obs_status"), ["Q"]);
+    }
     let g = Fixture::new("delimiter = \",\"\nencoding = \"utf-8\"");
     g.data("\u{feff}id,sexe,n\r\na1,أنثى,1\r\n".as_bytes())
         .run()
         .success();
-    let t = parquet(&g.path("out/tables/t.parquet"));
+    let t = g.computed();
     assert_eq!(cell(&t, &[("sex", "F")], "n"), 1.0);
 }
 
@@ -181,6 +200,8 @@ fn header_only_file_gives_empty_but_complete_tables() {
     let t = parquet(&f.path("out/tables/t.parquet"));
     assert_eq!(strings(&t, "sex"), vec!["F", "M", "_T", "_U"]);
     assert!(numbers(&t, "n").iter().all(|n| *n == 0.0));
+    // an empty cell has no contributor to protect: published as zero
+    assert!(strings(&t, "conf_status").iter().all(|c| c == "F"));
 }
 
 #[test]
@@ -258,6 +279,7 @@ fn too_many_rejections_fail_the_run_and_keep_the_last_good_dataset() {
     let f = Fixture::new(r#"delimiter = ";""#);
     f.data(b"id;sexe;n\na1;F;1\na2;M;2\n").run().success();
     let good = std::fs::read(f.path("out/tables/t.parquet")).unwrap();
+    let good_computed = std::fs::read(f.path("out.restricted/tables/t.parquet")).unwrap();
     let text = std::fs::read_to_string(f.path("pipeline.toml")).unwrap();
     f.pipeline(&text.replace("max_rejected = 1.0", "max_rejected = 0.1"));
     f.data(b"id;sexe;n\na1;F;1\na2;X;2\n");
@@ -265,6 +287,10 @@ fn too_many_rejections_fail_the_run_and_keep_the_last_good_dataset() {
     assert!(err.contains("1 of 2 rows rejected"), "{err}");
     // the published dataset is untouched; the rejected run's quarantine sits beside it
     assert_eq!(std::fs::read(f.path("out/tables/t.parquet")).unwrap(), good);
+    assert_eq!(
+        std::fs::read(f.path("out.restricted/tables/t.parquet")).unwrap(),
+        good_computed
+    );
     let q = csv_rows(&f.path("out.rejected/quarantine/quarantine.csv"));
     assert_eq!(rules(&q), vec!["3 codelist:sex sexe"]);
     assert_eq!(manifest(&f.path("out.rejected"))["status"], "rejected");
@@ -293,7 +319,7 @@ fn numeric_sex_codes_only_when_the_pipeline_declares_them() {
     ));
     f.run().success();
     assert!(f.quarantine().is_empty());
-    let t = parquet(&f.path("out/tables/t.parquet"));
+    let t = f.computed();
     assert_eq!(cell(&t, &[("sex", "M")], "n"), 1.0);
 }
 
@@ -304,7 +330,7 @@ fn unknown_values_can_be_kept_as_unknown() {
     f.pipeline(&text.replace("into = \"sex\"", "into = \"sex\"\nunknown = \"_U\""));
     f.data(b"id;sexe;n\na1;X;1\na2;F;2\n").run().success();
     assert!(f.quarantine().is_empty());
-    let t = parquet(&f.path("out/tables/t.parquet"));
+    let t = f.computed();
     assert_eq!(cell(&t, &[("sex", "_U")], "n"), 1.0);
     let m = manifest(&f.path("out"));
     assert_eq!(m["sources"][0]["unmapped"][0]["raw_value"], "X");
@@ -346,7 +372,7 @@ fn a_glob_reads_every_file_and_the_quarantine_names_the_right_one() {
     assert_eq!(m["sources"][0]["files"].as_array().unwrap().len(), 2);
     assert_eq!(m["sources"][0]["rows_in"], 5);
     assert_eq!(m["sources"][0]["rows_valid"], 3);
-    let t = parquet(&f.path("out/tables/t.parquet"));
+    let t = f.computed();
     assert_eq!(cell(&t, &[("sex", "F")], "n"), 2.0);
     assert_eq!(cell(&t, &[("sex", "_T")], "n"), 3.0);
 }
@@ -457,7 +483,7 @@ dir = "out"
     assert_eq!(m["sources"][0]["rows_valid"], 1);
     assert_eq!(m["sources"][0]["rows_rejected"], 1);
     assert_eq!(m["sources"][0]["conserved"], true);
-    let t = parquet(&dir.path().join("out/tables/t.parquet"));
+    let t = parquet(&dir.path().join("out.restricted/tables/t.parquet"));
     // only r1 is counted: F 1, M 2, X 0
     assert_eq!(cell(&t, &[("sex", "F")], "n"), 1.0);
     assert_eq!(cell(&t, &[("sex", "M")], "n"), 2.0);

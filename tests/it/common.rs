@@ -89,6 +89,16 @@ pub fn parquet(path: &Path) -> DataFrame {
         .unwrap()
 }
 
+/// The restricted sibling of an output folder (`out` -> `out.restricted`): the quarantine and the
+/// tables as computed, before disclosure control. Never part of what is published.
+pub fn restricted(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .expect("an output folder has a name")
+        .to_string_lossy();
+    out.with_file_name(format!("{name}.restricted"))
+}
+
 pub fn metadata(path: &Path) -> Vec<(String, String)> {
     let file = std::fs::File::open(path).unwrap();
     let mut reader = ParquetReader::new(file);

@@ -94,8 +94,14 @@ fn hive_partitions_hold_the_same_rows_as_the_table() {
         "the key lives in the folder name, not the file"
     );
     let all = parquet(&out.join("tables/titres_annee_sexe_nationalite.parquet"));
-    assert_sex_totals(&all, "sex", &["annee", "nationality"], &["titres"]);
-    let total: f64 = filter(&all, &[("sex", "_T"), ("nationality", "_T")])
+    // the table as computed is partitioned the same way, and its totals add up
+    let computed = parquet(&restricted(&out).join("tables/titres_annee_sexe_nationalite.parquet"));
+    assert_eq!(computed.height(), all.height());
+    for d in ["annee", "sex", "nationality"] {
+        assert_eq!(strings(&computed, d), strings(&all, d), "{d}");
+    }
+    assert_sex_totals(&computed, "sex", &["annee", "nationality"], &["titres"]);
+    let total: f64 = filter(&computed, &[("sex", "_T"), ("nationality", "_T")])
         .column("titres")
         .unwrap()
         .as_materialized_series()
@@ -112,7 +118,13 @@ fn hive_partitions_hold_the_same_rows_as_the_table() {
 #[test]
 fn the_data_package_describes_every_file() {
     let run = run_pipeline("titres_sejour", &[]);
-    for (folder, expected) in [("titres_sejour", 5), ("echange", 7)] {
+    // published: the tables (and SDMX files); restricted: the tables as computed, the quarantine
+    for (folder, expected) in [
+        ("titres_sejour", 4),
+        ("echange", 7),
+        ("titres_sejour.restricted", 5),
+        ("echange.restricted", 2),
+    ] {
         let out = run.path().join(folder);
         let package: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("datapackage.json")).unwrap())
@@ -125,6 +137,11 @@ fn the_data_package_describes_every_file() {
             .contains("gen_permits.py"));
         let resources = package["resources"].as_array().unwrap();
         assert_eq!(resources.len(), expected, "{folder}: {resources:?}");
+        assert_eq!(
+            resources.iter().any(|r| r["name"] == "quarantine"),
+            folder == "titres_sejour.restricted",
+            "{folder}: the quarantine is listed only in the restricted folder"
+        );
         for r in resources {
             let paths: Vec<String> = match &r["path"] {
                 serde_json::Value::Array(a) => {

@@ -17,8 +17,11 @@ const PERMITS_TABLE: &str = "tables/titres_sexe_nationalite_region_age.parquet";
 fn permits_quarantine_holds_exactly_the_bad_rows() {
     let run = run_pipeline("titres_sejour", &[]);
     let out = Output(run.path().join("titres_sejour"));
+    // rejected rows carry raw values: they go to the restricted folder, never the published one
+    assert!(!out.path().join("quarantine").exists());
+    let closed = restricted(out.path());
     let expected = csv_rows(&repo("sample_data/permits/expected_rejects.csv"));
-    let got = csv_rows(&out.path().join("quarantine/quarantine.csv"));
+    let got = csv_rows(&closed.join("quarantine/quarantine.csv"));
     let key = |line: &str, column: &str| format!("{line}:{column}");
     let mut want: Vec<String> = expected
         .iter()
@@ -58,7 +61,7 @@ fn permits_quarantine_holds_exactly_the_bad_rows() {
         assert!(!g["message"].is_empty());
     }
     // the same rows, as Parquet
-    let q = parquet(&out.path().join("quarantine/quarantine.parquet"));
+    let q = parquet(&closed.join("quarantine/quarantine.parquet"));
     assert_eq!(q.height(), expected.len());
 }
 
@@ -114,7 +117,8 @@ fn permits_rows_are_conserved_and_recorded() {
 fn permits_table_totals_add_up_and_unknown_sex_is_kept() {
     let run = run_pipeline("titres_sejour", &[]);
     let out = Output(run.path().join("titres_sejour"));
-    let t = parquet(&out.path().join(PERMITS_TABLE));
+    // the table as computed: published cells are checked against it in `disclosure`
+    let t = parquet(&restricted(out.path()).join(PERMITS_TABLE));
     let dims = ["sex", "nationality", "region_code", "groupe_age"];
     assert_sex_totals(
         &t,
@@ -158,6 +162,14 @@ fn permits_table_totals_add_up_and_unknown_sex_is_kept() {
     // gender columns only on _T rows
     let women = filter(&t, &[("sex", "F")]);
     assert!(numbers(&women, "pct_female").iter().all(|v| v.is_nan()));
+    // published, they are computed from the published cells: empty where F or M is hidden
+    let published = parquet(&out.path().join(PERMITS_TABLE));
+    let women = filter(&published, &[("sex", "F")]);
+    assert!(numbers(&women, "pct_female").iter().all(|v| v.is_nan()));
+    assert_gender_columns_follow_published_cells(
+        &published,
+        &["nationality", "region_code", "groupe_age"],
+    );
     // age groups are SDMX-style codes
     let groups = strings(&t, "groupe_age");
     assert!(
@@ -169,6 +181,16 @@ fn permits_table_totals_add_up_and_unknown_sex_is_kept() {
     assert!(groups.iter().any(|g| g == "Y25T29"));
     // the Parquet files carry their provenance
     let md = metadata(&out.path().join(PERMITS_TABLE));
+    // the table as computed carries the same provenance
+    let provenance = |md: Vec<(String, String)>| -> Vec<(String, String)> {
+        md.into_iter()
+            .filter(|(k, _)| k.starts_with("marsad."))
+            .collect()
+    };
+    assert_eq!(
+        provenance(metadata(&restricted(out.path()).join(PERMITS_TABLE))),
+        provenance(md.clone())
+    );
     let get = |k: &str| {
         md.iter()
             .find(|(key, _)| key == k)
@@ -185,22 +207,63 @@ fn permits_table_totals_add_up_and_unknown_sex_is_kept() {
     assert!(get("marsad.sources").contains("titres_sejour.json"));
 }
 
+/// On the `_T` rows of a published table, `pct_female` and `sex_ratio` come from the published
+/// F and M cells of the same line: empty when either is hidden, else F / (F + M) x 100 and
+/// M / F x 100. Checked on some rows of each kind, so that the check cannot pass empty.
+fn assert_gender_columns_follow_published_cells(df: &polars::prelude::DataFrame, others: &[&str]) {
+    use polars::prelude::*;
+    let of = |sex: &str, c: &str| {
+        col(c)
+            .cast(DataType::Float64)
+            .filter(col("sex").eq(lit(sex)))
+            .first()
+    };
+    let lines = df
+        .clone()
+        .lazy()
+        .group_by(others.iter().map(|o| col(*o)).collect::<Vec<_>>())
+        .agg([
+            of("F", "titres").alias("f"),
+            of("M", "titres").alias("m"),
+            of("_T", "pct_female").alias("pct"),
+            of("_T", "sex_ratio").alias("ratio"),
+        ])
+        .collect()
+        .unwrap();
+    let (f, m) = (numbers(&lines, "f"), numbers(&lines, "m"));
+    let (pct, ratio) = (numbers(&lines, "pct"), numbers(&lines, "ratio"));
+    let (mut shown, mut hidden) = (0, 0);
+    for i in 0..lines.height() {
+        if f[i].is_nan() || m[i].is_nan() {
+            assert!(
+                pct[i].is_nan() && ratio[i].is_nan(),
+                "line {i}: F or M hidden"
+            );
+            hidden += 1;
+        } else if f[i] > 0.0 {
+            assert!((pct[i] - f[i] / (f[i] + m[i]) * 100.0).abs() < 1e-9);
+            assert!((ratio[i] - m[i] / f[i] * 100.0).abs() < 1e-9);
+            shown += 1;
+        }
+    }
+    assert!(shown > 0 && hidden > 0, "{shown} shown, {hidden} hidden");
+}
+
 #[test]
 fn permits_table_matches_an_independent_count() {
-    // Recount Senegalese (any spelling) women, all regions and ages, straight from the raw file.
+    // Recount Senegalese (any spelling) women, all regions and ages, straight from the raw file:
+    // the table as computed holds the count; the published one holds it or hides it.
     let run = run_pipeline("titres_sejour", &[]);
     let out = Output(run.path().join("titres_sejour"));
-    let t = parquet(&out.path().join(PERMITS_TABLE));
-    let got = cell(
-        &t,
-        &[
-            ("sex", "F"),
-            ("nationality", "SEN"),
-            ("region_code", "_T"),
-            ("groupe_age", "_T"),
-        ],
-        "titres",
-    );
+    let t = parquet(&restricted(out.path()).join(PERMITS_TABLE));
+    let senegalese_women = [
+        ("sex", "F"),
+        ("nationality", "SEN"),
+        ("region_code", "_T"),
+        ("groupe_age", "_T"),
+    ];
+    let got = cell(&t, &senegalese_women, "titres");
+    let published = filter(&parquet(&out.path().join(PERMITS_TABLE)), &senegalese_women);
     let bytes = std::fs::read(repo("sample_data/permits/titres_sejour_2024.csv")).unwrap();
     let text: String = bytes.iter().map(|&b| b as char).collect(); // Latin-1 view is enough here
     let bad: Vec<String> = csv_rows(&repo("sample_data/permits/expected_rejects.csv"))
@@ -230,6 +293,10 @@ fn permits_table_matches_an_independent_count() {
     }
     assert!(n > 0);
     assert_eq!(got, n as f64);
+    match strings(&published, "conf_status")[0].as_str() {
+        "F" => assert_eq!(numbers(&published, "titres")[0], n as f64),
+        _ => assert!(numbers(&published, "titres")[0].is_nan()),
+    }
 }
 
 #[test]
@@ -454,8 +521,10 @@ fn permits_by_african_union_region_add_up_from_nationalities() {
     use marsad::codelist::{CodeList, RegionLevel};
     let run = run_pipeline("titres_sejour", &[]);
     let out = Output(run.path().join("titres_sejour"));
-    let detail = parquet(&out.path().join(PERMITS_TABLE));
-    let au = parquet(&out.path().join("tables/titres_sexe_region_ua.parquet"));
+    // recomputed from the tables as computed (published ones hide small cells)
+    let closed = restricted(out.path());
+    let detail = parquet(&closed.join(PERMITS_TABLE));
+    let au = parquet(&closed.join("tables/titres_sexe_region_ua.parquet"));
     let dims = ["sex", "nationality_au_region", "region_code"];
     assert_sex_totals(
         &au,
@@ -498,10 +567,7 @@ fn permits_by_african_union_region_add_up_from_nationalities() {
         );
         assert_eq!(got, *n, "{region}");
     }
-    let m49 = parquet(
-        &out.path()
-            .join("tables/titres_sexe_sous_region_m49.parquet"),
-    );
+    let m49 = parquet(&closed.join("tables/titres_sexe_sous_region_m49.parquet"));
     assert_sex_totals(&m49, "sex", &["nationality_m49_subregion"], &["titres"]);
     let subregions = strings(&m49, "nationality_m49_subregion");
     for s in ["015", "202", "155", "145"] {
@@ -582,7 +648,10 @@ fn line_numbers_hold_across_chunk_boundaries() {
         .arg(out.path())
         .assert()
         .success();
-    let got = csv_rows(&out.path().join("titres_sejour/quarantine/quarantine.csv"));
+    let got = csv_rows(
+        &out.path()
+            .join("titres_sejour.restricted/quarantine/quarantine.csv"),
+    );
     let want = csv_rows(&repo("sample_data/permits/expected_rejects.csv"));
     let lines = |rows: &[std::collections::HashMap<String, String>]| -> Vec<String> {
         let mut v: Vec<String> = rows
@@ -598,12 +667,14 @@ fn line_numbers_hold_across_chunk_boundaries() {
     assert_eq!(m["sources"][0]["rows_valid"], 2970);
     // and the tables are the same as with one chunk
     let one = run_pipeline("titres_sejour", &[]);
-    for t in [
-        "tables/titres_sexe_nationalite_region_age.parquet",
-        "tables/titres_sexe_motif.parquet",
-    ] {
-        let a = std::fs::read(out.path().join("titres_sejour").join(t)).unwrap();
-        let b = std::fs::read(one.path().join("titres_sejour").join(t)).unwrap();
-        assert!(a == b, "{t} depends on the chunk size");
+    for folder in ["titres_sejour", "titres_sejour.restricted"] {
+        for t in [
+            "tables/titres_sexe_nationalite_region_age.parquet",
+            "tables/titres_sexe_motif.parquet",
+        ] {
+            let a = std::fs::read(out.path().join(folder).join(t)).unwrap();
+            let b = std::fs::read(one.path().join(folder).join(t)).unwrap();
+            assert!(a == b, "{folder}/{t} depends on the chunk size");
+        }
     }
 }
