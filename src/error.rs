@@ -77,6 +77,12 @@ pub enum Error {
     #[error("table `{table}`: {message}; the table is not published. Coarsen the table (fewer categories) or change its `[table.disclosure]`")]
     Disclosure { table: String, message: String },
 
+    #[error("survey source `{source_name}`: {message}; fix the design columns or the `[source.design]` of the pipeline")]
+    Design {
+        source_name: String,
+        message: String,
+    },
+
     #[error("table `{table}`: {message}; this is a bug in marsad, please report it")]
     Invariant { table: String, message: String },
 
@@ -100,7 +106,10 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config { .. } | Error::Schema { .. } => exit::CONFIG,
-            Error::Read { .. } | Error::Input { .. } | Error::Header { .. } => exit::INPUT,
+            Error::Read { .. }
+            | Error::Input { .. }
+            | Error::Header { .. }
+            | Error::Design { .. } => exit::INPUT,
             Error::TooManyRejected { .. } | Error::Rejected { .. } => exit::REJECTED,
             _ => exit::OTHER,
         }

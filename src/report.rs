@@ -37,6 +37,45 @@ pub fn markdown(m: &Manifest) -> String {
 for each combination of the other dimensions; `pct_female` and `sex_ratio` are on the `_T` rows.\n"
         );
     }
+    if !m.disclosure.is_empty() {
+        let _ = writeln!(s, "## Disclosure control\n");
+        let _ = writeln!(
+            s,
+            "| table | method | cells | sensitive (C / F) | hidden to protect (D) | flagged E | rounded | linked | audit |\n|---|---|---:|---:|---:|---:|---:|---|---|"
+        );
+        for d in &m.disclosure {
+            let audit = match &d.audit {
+                Some(a) => format!(
+                    "passed: {} lines, {} cells proved",
+                    a.lines_checked, a.cells_proved
+                ),
+                None => "-".into(),
+            };
+            let method = match &d.reason {
+                Some(r) => format!("{} ({r})", d.method),
+                None => d.method.clone(),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                d.table,
+                method,
+                d.cells,
+                d.primary,
+                d.secondary,
+                d.flagged,
+                d.rounded,
+                d.linked.join(", "),
+                audit
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nSuppressed cells are empty in the published tables (`obs_status` Q, `conf_status` C or D); \
+unreliable survey estimates have `obs_status` U. The tables as computed are in the `.restricted` folder, \
+which is not for publication.\n"
+        );
+    }
     s
 }
 

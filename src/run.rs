@@ -527,6 +527,8 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
     let run_id = manifest.run_id.clone();
 
     let mut computed: Vec<(&crate::spec::TablePlan, DataFrame)> = Vec::new();
+    let mut designs: std::collections::HashMap<String, crate::survey::Design> =
+        std::collections::HashMap::new();
     for t in &plan.tables {
         let source = plan
             .sources
@@ -537,7 +539,17 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
                 table: t.name.clone(),
                 message: "its source was not processed".into(),
             })?;
-        let df = timings.time("tabulate", || tabulate(source, t))?;
+        let df = match plan.source(&t.source).and_then(|s| s.design.as_ref()) {
+            Some(design_plan) => {
+                if !designs.contains_key(&t.source) {
+                    let d = tabulate::survey::design_of(source, design_plan, &t.source)?;
+                    designs.insert(t.source.clone(), d);
+                }
+                let design = &designs[&t.source];
+                timings.time("tabulate", || tabulate::survey::estimate(source, t, design))?
+            }
+            None => timings.time("tabulate", || tabulate(source, t))?,
+        };
         info!(table = %t.name, rows = df.height(), "tabulated");
         manifest.tables.push(TableBooks {
             name: t.name.clone(),
@@ -739,6 +751,7 @@ pub fn check_file(
         late_derives: Vec::new(),
         late_checks: Vec::new(),
         columns: Vec::new(),
+        design: None,
     };
     if !file.exists() {
         return Err(Error::Read {

@@ -48,6 +48,8 @@ pub struct PipelineSpec {
     pub sdmx: Option<SdmxSpec>,
     /// Disclosure control for every table (a table's own `[table.disclosure]` overrides it).
     pub disclosure: Option<DisclosureSpec>,
+    /// Reliability rule for every survey table (a table's own `[table.reliability]` overrides it).
+    pub reliability: Option<ReliabilitySpec>,
 }
 
 /// How a table is protected before publication; every field may be left to the default.
@@ -121,6 +123,38 @@ pub struct SourceSpec {
     pub schema: Spanned<String>,
     #[serde(default)]
     pub dialect: DialectSpec,
+    /// The sampling design, for survey microdata with weights.
+    pub design: Option<DesignSpec>,
+}
+
+/// A survey's sampling design, as R's `svydesign(ids, strata, weights, fpc)` takes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesignSpec {
+    /// The sampling weight column.
+    pub weight: Spanned<String>,
+    /// Stratum column (none: one stratum).
+    pub strata: Option<Spanned<String>>,
+    /// Primary sampling unit (cluster) column, nested in strata (none: every respondent).
+    pub psu: Option<Spanned<String>>,
+    /// Finite population correction column: the population's number of PSUs in the stratum,
+    /// or the sampling fraction.
+    pub fpc: Option<Spanned<String>>,
+    /// Strata with a single PSU: `fail` (default), `remove`, `certainty`, `adjust` (`centre`),
+    /// `average`, as R's `options(survey.lonely.psu)`.
+    pub lonely_psu: Option<Spanned<String>>,
+}
+
+/// When a survey estimate is published, flagged or suppressed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReliabilitySpec {
+    /// Largest coefficient of variation (%) published without a flag (default 16.5).
+    pub cv_publish: Option<f64>,
+    /// Largest CV (%) published, flagged `E`; above it the estimate is suppressed (default 33.3).
+    pub cv_suppress: Option<f64>,
+    /// Fewest respondents behind a published estimate (default 10).
+    pub min_respondents: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
@@ -247,6 +281,10 @@ pub struct TableSpec {
     pub sdmx: Option<TableSdmxSpec>,
     /// Disclosure control for this table, field by field over the pipeline's `[disclosure]`.
     pub disclosure: Option<DisclosureSpec>,
+    /// Survey tables: also estimate each cell's share of this dimension's total.
+    pub share_of: Option<Spanned<String>>,
+    /// Survey tables: the reliability rule, field by field over the pipeline's.
+    pub reliability: Option<ReliabilitySpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -380,6 +418,16 @@ pub struct SourcePlan {
     pub late_checks: Vec<CheckPlan>,
     /// Columns of the source once every stage has run.
     pub columns: Vec<String>,
+    pub design: Option<DesignPlan>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DesignPlan {
+    pub weight: String,
+    pub strata: Option<String>,
+    pub psu: Option<String>,
+    pub fpc: Option<String>,
+    pub lonely_psu: crate::survey::LonelyPsu,
 }
 
 #[derive(Debug, Clone)]
@@ -405,6 +453,8 @@ pub struct TablePlan {
     pub codelists: BTreeMap<String, CodeList>,
     pub sdmx: SdmxTable,
     pub disclosure: Disclosure,
+    /// Survey tables: the dimension whose shares are estimated.
+    pub share_of: Option<String>,
 }
 
 /// How a table is protected before it is published.
@@ -419,8 +469,27 @@ pub enum Disclosure {
     },
     /// Random rounding of every cell to a multiple of `base`.
     Round { base: u32, seed: u64 },
+    /// Survey estimates: sampling protects the respondents, so cells are flagged or suppressed
+    /// for reliability (Statistics Canada's rule by default) rather than for confidentiality.
+    Reliability {
+        cv_publish: f64,
+        cv_suppress: f64,
+        min_respondents: u64,
+    },
     /// Published as computed, for the stated reason.
     None { reason: String },
+}
+
+/// Statistics Canada's release rule for survey estimates: CV up to 16.5% published, up to
+/// 33.3% flagged E (use with caution), above suppressed F; and at least 10 respondents.
+fn reliability(pipeline: Option<&ReliabilitySpec>, table: Option<&ReliabilitySpec>) -> Disclosure {
+    let empty = ReliabilitySpec::default();
+    let (p, t) = (pipeline.unwrap_or(&empty), table.unwrap_or(&empty));
+    Disclosure::Reliability {
+        cv_publish: t.cv_publish.or(p.cv_publish).unwrap_or(16.5),
+        cv_suppress: t.cv_suppress.or(p.cv_suppress).unwrap_or(33.3),
+        min_respondents: t.min_respondents.or(p.min_respondents).unwrap_or(10),
+    }
 }
 
 /// Default threshold: "some agencies require at least five respondents" (OECD glossary).
@@ -1039,8 +1108,49 @@ impl Resolver<'_> {
             harmonize,
             late_derives,
             late_checks,
+            design: self.design(s.design.as_ref(), &columns)?,
             columns,
         })
+    }
+
+    fn design(&self, d: Option<&DesignSpec>, columns: &[String]) -> Result<Option<DesignPlan>> {
+        let Some(d) = d else { return Ok(None) };
+        let context = "[source.design]";
+        let named = |c: &Option<Spanned<String>>| -> Result<Option<String>> {
+            match c {
+                Some(c) => {
+                    self.column_exists(columns, c, context)?;
+                    Ok(Some(c.get_ref().clone()))
+                }
+                None => Ok(None),
+            }
+        };
+        let weight = named(&Some(d.weight.clone()))?.unwrap_or_default();
+        let strata = named(&d.strata)?;
+        let psu = named(&d.psu)?;
+        let fpc = named(&d.fpc)?;
+        let lonely_psu = match &d.lonely_psu {
+            None => crate::survey::LonelyPsu::Fail,
+            Some(l) => match l.get_ref().parse() {
+                Ok(p) => p,
+                Err(_) => {
+                    return self.err(
+                        l.span(),
+                        format!(
+                            "{context}: lonely_psu is one of fail, remove, certainty, adjust (centre), average, not `{}`",
+                            l.get_ref()
+                        ),
+                    )
+                }
+            },
+        };
+        Ok(Some(DesignPlan {
+            weight,
+            strata,
+            psu,
+            fpc,
+            lonely_psu,
+        }))
     }
 
     /// The columns a derive reads, before knowing whether they exist yet.
@@ -1243,6 +1353,27 @@ impl Resolver<'_> {
                     format!("{context}: the measure name `{name}` is already used"),
                 );
             }
+            if let Some(design) = &source.design {
+                let ok = m.agg == Aggregate::WeightedCount
+                    && m.column.is_none()
+                    && m.weight
+                        .as_ref()
+                        .is_none_or(|w| *w.get_ref() == design.weight)
+                    && t.measures.len() == 1;
+                if !ok {
+                    return self.err(
+                        m.name.span(),
+                        format!("{context}: a table over the survey source `{}` has one measure, `agg = \"weighted_count\"`, estimated with the design weight `{}`", source.name, design.weight),
+                    );
+                }
+                measures.push(MeasurePlan {
+                    name,
+                    agg: m.agg,
+                    column: Some(design.weight.clone()),
+                    unit: m.unit.clone().unwrap_or_else(|| "PS".into()),
+                });
+                continue;
+            }
             let column = match (m.agg, &m.column, &m.weight) {
                 (Aggregate::Count, None, None) => None,
                 (Aggregate::Sum, Some(c), None) | (Aggregate::WeightedCount, None, Some(c)) => {
@@ -1309,8 +1440,22 @@ impl Resolver<'_> {
             }
         }
         let sdmx = self.table_sdmx(t, &dimensions, &totals)?;
-        let disclosure =
-            self.disclosure(spec.disclosure.as_ref(), t.disclosure.as_ref(), &context)?;
+        let disclosure = match &source.design {
+            Some(_) => reliability(spec.reliability.as_ref(), t.reliability.as_ref()),
+            None => self.disclosure(spec.disclosure.as_ref(), t.disclosure.as_ref(), &context)?,
+        };
+        let share_of = match &t.share_of {
+            None => None,
+            Some(d) if source.design.is_some() && totals.contains(d.get_ref()) => {
+                Some(d.get_ref().clone())
+            }
+            Some(d) => {
+                return self.err(
+                    d.span(),
+                    format!("{context}: share_of names a dimension with totals of a table over a survey source"),
+                )
+            }
+        };
         if matches!(
             disclosure,
             Disclosure::Suppress {
@@ -1339,6 +1484,7 @@ impl Resolver<'_> {
             codelists,
             sdmx,
             disclosure,
+            share_of,
         })
     }
 

@@ -914,7 +914,10 @@ mod tests {
                 "{name} respondents"
             );
             if sex == "_T" {
-                let female = design.ratio(&s.cell("F", motif, nat), &members);
+                // women among those whose sex is stated: F / (F + M)
+                let mut stated = s.cell("F", motif, nat);
+                stated.extend(s.cell("M", motif, nat));
+                let female = design.ratio(&s.cell("F", motif, nat), &stated);
                 check_ratio(
                     &name,
                     "pct_female",

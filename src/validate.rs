@@ -396,6 +396,7 @@ mod tests {
             late_derives: vec![],
             late_checks: vec![],
             columns: vec![],
+            design: None,
         }
     }
 

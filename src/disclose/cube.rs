@@ -64,7 +64,10 @@ impl Status {
 }
 
 /// How far a hidden cell must stay uncertain: an attacker's feasible interval must reach at
-/// least `lower` below and `upper` above the true value (clipped at zero below).
+/// least `upper` above the true value, and at least `lower` below it (clipped at the value
+/// itself). The rules here ask for any movement at all below (`lower = 0`, the corners moving
+/// down with the cell must be non-zero) and for their protection level above, which is what
+/// an attacker bounding a large contributor from above would need.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Protection {
     pub lower: f64,
@@ -72,9 +75,9 @@ pub struct Protection {
 }
 
 /// Uncertainty asked of a cell that is hidden by the threshold rule, or hidden in a linked table:
-/// its value must not be known to within one unit either way.
+/// its value must not be known, at least one unit up and some way down.
 pub const UNIT: Protection = Protection {
-    lower: 1.0,
+    lower: 0.0,
     upper: 1.0,
 };
 
@@ -89,14 +92,14 @@ pub fn sensitive(rule: &Rule, c: &CellStats) -> Option<Protection> {
             let top = if n >= 2 { c.x1 + c.x2 } else { c.x1 };
             let level = top * 100.0 / k - c.value;
             (c.value > 0.0 && level > 0.0).then_some(Protection {
-                lower: level,
+                lower: 0.0,
                 upper: level,
             })
         }
         Rule::PPercent { p } => {
             let level = p / 100.0 * c.x1 - (c.value - c.x1 - c.x2);
             (c.value > 0.0 && level > 0.0).then_some(Protection {
-                lower: level,
+                lower: 0.0,
                 upper: level,
             })
         }
@@ -200,9 +203,9 @@ impl Cube {
 
     pub fn coords(&self, mut i: usize) -> Vec<usize> {
         let mut out = vec![0; self.dims()];
-        for d in 0..self.dims() {
-            out[d] = i / self.strides[d];
-            i %= self.strides[d];
+        for (o, s) in out.iter_mut().zip(&self.strides) {
+            *o = i / s;
+            i %= s;
         }
         out
     }
@@ -819,8 +822,9 @@ mod tests {
     }
 
     /// Property: on random tables of 1 to 4 dimensions, with or without each margin, many
-    /// small cells and zeros, the suppressed table always passes the audit, every sensitive
-    /// cell is hidden, and no zero is hidden.
+    /// small cells and zeros, counts (threshold rule) or sums of contributions (threshold,
+    /// dominance and p% together), the suppressed table always passes the audit, every
+    /// sensitive cell is hidden, and no zero is hidden.
     #[test]
     fn no_random_table_fails_the_audit() {
         let mut rng = SplitMix(20261123);
@@ -836,15 +840,39 @@ mod tests {
                     _ => rng.below(40),
                 })
                 .collect();
-            let cube = counts(&categories, &totals, &values);
+            let magnitude = case % 2 == 1;
+            let cube = if magnitude {
+                // sums of a few contributions each, one sometimes dominant
+                let mut it = values.iter();
+                let mut r2 = SplitMix(case);
+                Cube::from_inner(&categories, &totals, |_| {
+                    let k = *it.next().unwrap() % 6;
+                    let parts: Vec<f64> = (0..k).map(|_| 0.5 + r2.below(1000) as f64).collect();
+                    let mut sorted = parts.clone();
+                    sorted.sort_by(|a, b| b.total_cmp(a));
+                    CellStats {
+                        value: parts.iter().sum(),
+                        contributors: k,
+                        x1: sorted.first().copied().unwrap_or(0.0),
+                        x2: sorted.get(1).copied().unwrap_or(0.0),
+                    }
+                })
+            } else {
+                counts(&categories, &totals, &values)
+            };
             let n = 3 + rng.below(5);
-            let needs = primary(&cube, &threshold(n));
+            let mut rules = threshold(n);
+            if magnitude {
+                rules.push(Rule::Dominance { n: 2, k: 85.0 });
+                rules.push(Rule::PPercent { p: 10.0 });
+            }
+            let needs = primary(&cube, &rules);
             let s = suppress(&cube, &needs, vec![Status::Published; cube.len()]);
             if let Err(f) = audit(&cube, &needs, &s.status, &s.certificates) {
                 panic!("case {case}: {categories:?} {totals:?} {values:?} n={n}: {f:?}");
             }
-            for i in 0..cube.len() {
-                if needs[i].is_some() {
+            for (i, need) in needs.iter().enumerate() {
+                if need.is_some() {
                     assert!(s.status[i].hidden(), "case {case}: sensitive cell shown");
                 }
                 if s.status[i] == Status::Secondary {

@@ -44,6 +44,9 @@ pub struct DisclosureBooks {
     pub secondary: u64,
     /// Cells whose published value differs from the computed one (rounding).
     pub rounded: u64,
+    /// Survey estimates published with the `E` flag (use with caution); those suppressed as
+    /// too unreliable (`F`) count as primary.
+    pub flagged: u64,
     /// Tables sharing cells (and so suppressions) with this one.
     pub linked: Vec<String>,
     pub audit: Option<AuditSummary>,
@@ -342,6 +345,112 @@ fn status_codes(status: &[&str], name: &str) -> Column {
     b.finish().into_series().into_column()
 }
 
+/// A survey table as published: estimates flagged `F` are suppressed with their precision, and
+/// so is every share that uses one of them; flagged cells carry `OBS_STATUS = U`.
+fn reliable(
+    table: &TablePlan,
+    df: &DataFrame,
+    books: &mut DisclosureBooks,
+) -> PolarsResult<DataFrame> {
+    use crate::tabulate::survey::{estimate_columns, RELIABILITY, SHARE};
+    use crate::tabulate::PCT_FEMALE;
+    let flags = strings(df, RELIABILITY)?;
+    let keys: Vec<Vec<String>> = table
+        .dimensions
+        .iter()
+        .map(|d| strings(df, d))
+        .collect::<PolarsResult<_>>()?;
+    let key = |r: usize, replace: Option<(usize, &str)>| -> String {
+        keys.iter()
+            .enumerate()
+            .map(|(d, k)| match replace {
+                Some((rd, code)) if rd == d => code,
+                _ => k[r].as_str(),
+            })
+            .collect::<Vec<_>>()
+            .join("\u{1f}")
+    };
+    let flag_of: HashMap<String, &str> = (0..df.height())
+        .map(|r| (key(r, None), flags[r].as_str()))
+        .collect();
+    let suppressed = |k: String| flag_of.get(&k).is_none_or(|f| *f == "F");
+    let sex = table
+        .sex
+        .as_ref()
+        .and_then(|s| table.dimensions.iter().position(|d| d == s));
+    let share_dim = table
+        .share_of
+        .as_ref()
+        .and_then(|s| table.dimensions.iter().position(|d| d == s));
+    let mut hide_estimate = Vec::with_capacity(df.height());
+    let mut hide_pct = Vec::with_capacity(df.height());
+    let mut hide_share = Vec::with_capacity(df.height());
+    let mut obs = Vec::with_capacity(df.height());
+    for (r, flag) in flags.iter().enumerate() {
+        let f = flag == "F";
+        hide_estimate.push(f);
+        hide_pct.push(sex.is_some_and(|s| {
+            suppressed(key(r, Some((s, "F")))) || suppressed(key(r, Some((s, "M"))))
+        }));
+        hide_share.push(f || share_dim.is_some_and(|d| suppressed(key(r, Some((d, TOTAL))))));
+        obs.push(if flag == "A" { "A" } else { "U" });
+        match flag.as_str() {
+            "F" => books.primary += 1,
+            "E" => books.flagged += 1,
+            _ => {}
+        }
+    }
+    let mut lf = df.clone().lazy().with_columns([
+        lit(Series::new("__e".into(), hide_estimate)).alias("__e"),
+        lit(Series::new("__p".into(), hide_pct)).alias("__p"),
+        lit(Series::new("__s".into(), hide_share)).alias("__s"),
+    ]);
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let mut exprs = Vec::new();
+    for c in estimate_columns(table) {
+        exprs.push(
+            when(col("__e"))
+                .then(lit(NULL))
+                .otherwise(col(c.as_str()))
+                .alias(c.as_str()),
+        );
+    }
+    for c in [
+        PCT_FEMALE.to_string(),
+        format!("{PCT_FEMALE}_se"),
+        crate::tabulate::SEX_RATIO.to_string(),
+    ] {
+        if names.contains(&c) {
+            exprs.push(
+                when(col("__p"))
+                    .then(lit(NULL))
+                    .otherwise(col(c.as_str()))
+                    .alias(c.as_str()),
+            );
+        }
+    }
+    for c in [SHARE.to_string(), format!("{SHARE}_se")] {
+        if names.contains(&c) {
+            exprs.push(
+                when(col("__s"))
+                    .then(lit(NULL))
+                    .otherwise(col(c.as_str()))
+                    .alias(c.as_str()),
+            );
+        }
+    }
+    lf = lf.with_columns(exprs).drop(cols(["__e", "__p", "__s"]));
+    let mut p = lf.collect()?;
+    let height = p.height();
+    p.with_column(status_codes(&obs, OBS_STATUS))?;
+    p.with_column(status_codes(&vec!["F"; height], CONF_STATUS))?;
+    Ok(p)
+}
+
 fn finish_one(
     table: &TablePlan,
     df: DataFrame,
@@ -357,6 +466,7 @@ fn finish_one(
         primary: 0,
         secondary: 0,
         rounded: 0,
+        flagged: 0,
         linked: Vec::new(),
         audit: None,
         reason: None,
@@ -469,6 +579,10 @@ fn finish_one(
             p.with_column(status_codes(&vec!["F"; height], CONF_STATUS))
                 .at(context)?;
             p
+        }
+        (Disclosure::Reliability { .. }, _, _) => {
+            books.method = "reliability".into();
+            reliable(table, &df, &mut books).at(context)?
         }
         (Disclosure::None { reason }, _, _) => {
             books.method = "none".into();

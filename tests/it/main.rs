@@ -7,3 +7,4 @@ mod common;
 mod disclosure;
 mod exchange;
 mod pipelines;
+mod survey;

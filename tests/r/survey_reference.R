@@ -13,7 +13,8 @@
 # Columns: sex,motif,nationalite,estimate,se,respondents,pct_female,pct_female_se,share,share_se
 #   estimate, se   svytotal(indicator of the cell)
 #   respondents    unweighted number of rows in the cell
-#   pct_female     sex == _T only: 100 * svyratio(I(F & cell), I(cell)), and its SE * 100
+#   pct_female     sex == _T only: 100 * svyratio(I(F & cell), I((F | M) & cell)), and its SE * 100
+#                  (women among those whose sex is stated, as marsad defines the share of women)
 #   share          motif != _T only: svyratio(I(cell), I(same sex & nationalite, motif _T)), and SE
 # Numbers are written with sprintf("%.17g"); a field is empty when it does not apply or when the
 # ratio is undefined (0/0 in a cell with no respondents). Rows are sorted by sex, motif,
@@ -70,7 +71,7 @@ grid$share_se <- NA_real_
 for (i in seq_len(nrow(grid))) {
   s <- grid$sex[i]; m <- grid$motif[i]; n <- grid$nationalite[i]
   if (s == "_T") {
-    r <- ratio(cell("F", m, n), cell("_T", m, n))
+    r <- ratio(cell("F", m, n), cell("F", m, n) | cell("M", m, n))
     grid$pct_female[i] <- 100 * r[1]
     grid$pct_female_se[i] <- 100 * r[2]
   }

@@ -5,6 +5,8 @@
 //! declared dimensions are computed from the rows, not by adding up cells, and the run checks that
 //! `_T = F + M + _U` before anything is published.
 
+pub mod survey;
+
 use polars::prelude::*;
 
 use crate::error::{EngineContext, Error, Result};
@@ -211,6 +213,10 @@ pub fn tabulate(frame: &DataFrame, table: &TablePlan) -> Result<DataFrame> {
 /// published (a suppressed or rounded cell gives an empty or rounded share), hidden columns gone.
 pub fn finish(out: DataFrame, table: &TablePlan) -> Result<DataFrame> {
     let context = || format!("finishing `{}`", table.name);
+    if matches!(table.disclosure, Disclosure::Reliability { .. }) {
+        // Survey tables carry their own design-based shares, suppressed by `disclose`.
+        return Ok(out);
+    }
     let hidden: Vec<PlSmallStr> = hidden_columns(table)
         .into_iter()
         .map(|(n, _, _)| n.into())
@@ -439,6 +445,7 @@ mod tests {
             disclosure: Disclosure::None {
                 reason: "test".into(),
             },
+            share_of: None,
         }
     }
 
