@@ -67,8 +67,10 @@ fn status_values(df: &DataFrame, column: &str) -> PolarsResult<Option<Vec<String
 }
 
 /// The two status attributes of an observation and the value it carries. A cell flagged `Q`
-/// never carries a value, whatever the measure holds; a cell without a value that is not
-/// flagged `Q` is not available and is left out (SDMX reads an absent observation as missing).
+/// never carries a value, whatever the measure holds. A cell flagged `U` (a low-reliability
+/// survey estimate) keeps its value. A cell without a value that is not flagged `Q` (such as a
+/// survey estimate too unreliable to publish) is not available, and is left out: SDMX reads an
+/// absent observation as missing.
 fn observation<'a>(
     value: &'a str,
     obs: Option<&'a str>,
@@ -615,5 +617,7 @@ mod tests {
         assert_eq!(observation("7", None, None), Some(("7", "A", "F")));
         assert_eq!(observation("", None, None), None);
         assert_eq!(observation("", Some("A"), Some("F")), None);
+        // an estimate too unreliable to publish has no value and no confidentiality: left out
+        assert_eq!(observation("", Some("U"), Some("F")), None);
     }
 }
