@@ -328,10 +328,13 @@ pub fn protect(tables: Vec<(&TablePlan, DataFrame)>) -> Result<Vec<Protected>> {
     }
     // Name the linked tables now that every table is known.
     let names: Vec<String> = out.iter().map(|p| p.books.table.clone()).collect();
+    // A link goes both ways: each table lists the other.
     for (a, b, _) in &links {
-        let name = names[*b].clone();
-        if !out[*a].books.linked.contains(&name) {
-            out[*a].books.linked.push(name);
+        for (x, y) in [(*a, *b), (*b, *a)] {
+            let name = names[y].clone();
+            if !out[x].books.linked.contains(&name) {
+                out[x].books.linked.push(name);
+            }
         }
     }
     Ok(out)

@@ -452,4 +452,9 @@ fn linked_tables_hide_the_same_cells() {
         .iter()
         .any(|l| l == "titres_sexe_motif"));
     assert_eq!(of("titres_sexe_nationalite")["method"], "suppress");
+    // and the link is listed on both sides
+    assert_eq!(
+        of("titres_sexe_nationalite")["linked"],
+        serde_json::json!(["titres_sexe_nationalite_region_age"])
+    );
 }
