@@ -480,6 +480,42 @@ pub enum Disclosure {
     None { reason: String },
 }
 
+/// A respondent without a usable weight, stratum, PSU or fpc cannot enter the estimates: such
+/// rows go to the quarantine with their file and line, through the same checks as the
+/// pipeline's own `[[check]]` rules, instead of failing the whole run.
+fn design_checks(d: &DesignPlan) -> Vec<CheckPlan> {
+    use polars::prelude::{col, lit, DataType};
+    // A value that is not a number reads as empty, and fails.
+    let positive = |c: &str, what: &str| CheckPlan {
+        name: format!("design_{c}"),
+        expr: col(c)
+            .cast(DataType::Float64)
+            .is_not_null()
+            .and(col(c).cast(DataType::Float64).gt(lit(0.0))),
+        text: format!("{c} > 0"),
+        message: format!("the {what} must be a positive number"),
+        columns: vec![c.to_string()],
+    };
+    let present = |c: &str, what: &str| CheckPlan {
+        name: format!("design_{c}"),
+        expr: col(c).is_not_null(),
+        text: format!("{c} IS NOT NULL"),
+        message: format!("the {what} is missing"),
+        columns: vec![c.to_string()],
+    };
+    let mut out = vec![positive(&d.weight, "sampling weight")];
+    if let Some(c) = &d.strata {
+        out.push(present(c, "stratum"));
+    }
+    if let Some(c) = &d.psu {
+        out.push(present(c, "primary sampling unit"));
+    }
+    if let Some(c) = &d.fpc {
+        out.push(positive(c, "finite population correction"));
+    }
+    out
+}
+
 /// Statistics Canada's release rule for survey estimates: CV up to 16.5% published, up to
 /// 33.3% flagged E (use with caution), above suppressed F; and at least 10 respondents.
 fn reliability(pipeline: Option<&ReliabilitySpec>, table: Option<&ReliabilitySpec>) -> Disclosure {
@@ -1096,6 +1132,10 @@ impl Resolver<'_> {
         for c in late_check_specs {
             late_checks.push(self.check(c, &columns)?);
         }
+        let design = self.design(s.design.as_ref(), &columns)?;
+        if let Some(d) = &design {
+            late_checks.extend(design_checks(d));
+        }
 
         Ok(SourcePlan {
             name,
@@ -1108,7 +1148,7 @@ impl Resolver<'_> {
             harmonize,
             late_derives,
             late_checks,
-            design: self.design(s.design.as_ref(), &columns)?,
+            design,
             columns,
         })
     }

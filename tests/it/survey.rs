@@ -1,7 +1,6 @@
 //! Survey estimates: the real binary on the shipped survey sample, against R `survey`.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use crate::common::*;
 
@@ -59,8 +58,7 @@ fn assert_close(what: &str, got: f64, want: f64) {
 #[test]
 fn survey_estimates_equal_r_survey() {
     let (_tmp, out) = run_survey();
-    let restricted = publish_sibling(&out, "restricted");
-    let df = parquet(&restricted.join(format!("tables/{TABLE}.parquet")));
+    let df = parquet(&restricted(&out).join(format!("tables/{TABLE}.parquet")));
     let rows = by_cell(&df, &["sex", "motif_code", "nationality"]);
     let column = |c: &str| numbers(&df, c);
     let (est, se, n) = (
@@ -111,21 +109,13 @@ fn survey_estimates_equal_r_survey() {
     assert_eq!(df.height(), 560, "marsad has cells R does not");
 }
 
-fn publish_sibling(dir: &Path, suffix: &str) -> std::path::PathBuf {
-    let mut name = dir.file_name().unwrap().to_os_string();
-    name.push(".");
-    name.push(suffix);
-    dir.with_file_name(name)
-}
-
 /// Statistics Canada's rule on the published table: under 10 respondents or CV above 33.3%
 /// suppressed (with its precision, `OBS_STATUS = U`), CV above 16.5% flagged `E`; shares of
 /// women are empty when the F or M estimate they use is suppressed.
 #[test]
 fn published_survey_table_follows_the_reliability_rule() {
     let (_tmp, out) = run_survey();
-    let computed =
-        parquet(&publish_sibling(&out, "restricted").join(format!("tables/{TABLE}.parquet")));
+    let computed = parquet(&restricted(&out).join(format!("tables/{TABLE}.parquet")));
     let published = parquet(&out.join(format!("tables/{TABLE}.parquet")));
     let dims = ["sex", "motif_code", "nationality"];
     let at = by_cell(&published, &dims);
@@ -221,4 +211,72 @@ fn a_lonely_psu_under_fail_names_the_stratum() {
         "{stderr}"
     );
     assert!(!tmp.path().join("out").exists(), "nothing is published");
+}
+
+/// A respondent without a usable weight or PSU is quarantined with its line, like any other bad
+/// row, even when the schema does not constrain the design columns; the others are estimated.
+#[test]
+fn a_respondent_without_a_usable_design_is_quarantined_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    // the schema without the constraints on `poids` and `grappe`
+    let mut schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("schemas/enquete_migration.json")).unwrap(),
+    )
+    .unwrap();
+    for f in schema["fields"].as_array_mut().unwrap() {
+        if f["name"] == "poids" || f["name"] == "grappe" {
+            f.as_object_mut().unwrap().remove("constraints");
+        }
+    }
+    std::fs::write(tmp.path().join("schema.json"), schema.to_string()).unwrap();
+    // line 3: empty weight; line 5: negative weight; line 8: no PSU
+    let csv =
+        std::fs::read_to_string(repo("sample_data/survey/enquete_migration_2024.csv")).unwrap();
+    let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let (w, g) = (
+        header.iter().position(|h| *h == "poids").unwrap(),
+        header.iter().position(|h| *h == "grappe").unwrap(),
+    );
+    for (line, column, value) in [(3, w, ""), (5, w, "-2.5"), (8, g, "")] {
+        let mut cells: Vec<String> = lines[line - 1].split(',').map(str::to_string).collect();
+        cells[column] = value.to_string();
+        lines[line - 1] = cells.join(",");
+    }
+    std::fs::write(tmp.path().join("data.csv"), lines.join("\n") + "\n").unwrap();
+    let text = std::fs::read_to_string(repo("pipelines/enquete_migration.toml"))
+        .unwrap()
+        .replace("max_rejected = 0.0", "max_rejected = 0.01")
+        .replace(
+            "../sample_data/survey/enquete_migration_2024.csv",
+            "data.csv",
+        )
+        .replace("../schemas/enquete_migration.json", "schema.json")
+        .replace("../schemas", &repo("schemas").display().to_string());
+    let pipeline = tmp.path().join("p.toml");
+    std::fs::write(&pipeline, text).unwrap();
+    let out = tmp.path().join("out");
+    marsad()
+        .args(["-q", "run"])
+        .arg(&pipeline)
+        .arg("--output")
+        .arg(&out)
+        .assert()
+        .success();
+    let q = csv_rows(&restricted(&out).join("quarantine/quarantine.csv"));
+    let got: Vec<(String, String)> = q
+        .iter()
+        .map(|r| (r["line"].clone(), r["rule"].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("3".to_string(), "check:design_poids".to_string()),
+            ("5".to_string(), "check:design_poids".to_string()),
+            ("8".to_string(), "check:design_grappe".to_string()),
+        ]
+    );
+    let m = manifest(&out);
+    assert_eq!(m["sources"][0]["rows_rejected"], 3);
+    assert_eq!(m["sources"][0]["rows_valid"], 6507);
 }
