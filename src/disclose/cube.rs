@@ -111,6 +111,8 @@ pub fn sensitive(rule: &Rule, c: &CellStats) -> Option<Protection> {
 pub struct Cube {
     sizes: Vec<usize>,
     totals: Vec<bool>,
+    /// The dimensions with a total, in order (fixed with `totals`; read in every search).
+    totalled: Vec<usize>,
     strides: Vec<usize>,
     cells: Vec<CellStats>,
 }
@@ -124,9 +126,11 @@ impl Cube {
             strides[d] = strides[d + 1] * sizes[d + 1];
         }
         let n = sizes.iter().product();
+        let totalled = (0..sizes.len()).filter(|d| totals[*d]).collect();
         Cube {
             sizes,
             totals,
+            totalled,
             strides,
             cells: vec![CellStats::default(); n],
         }
@@ -160,11 +164,10 @@ impl Cube {
 
     /// Add an inner cell's statistics to the cell and to every margin above it.
     pub fn add_to_margins(&mut self, inner: &[usize], stats: &CellStats) {
-        let totalled: Vec<usize> = (0..self.dims()).filter(|d| self.totals[*d]).collect();
         let base = self.index(inner);
-        for mask in 0u32..(1 << totalled.len()) {
+        for mask in 0u32..(1 << self.totalled.len()) {
             let mut i = base;
-            for (b, d) in totalled.iter().enumerate() {
+            for (b, d) in self.totalled.iter().enumerate() {
                 if mask & (1 << b) != 0 {
                     i = i - inner[*d] * self.strides[*d] + (self.sizes[*d] - 1) * self.strides[*d];
                 }
@@ -227,8 +230,8 @@ impl Cube {
         i - from * self.strides[d] + to * self.strides[d]
     }
 
-    fn totalled(&self) -> Vec<usize> {
-        (0..self.dims()).filter(|d| self.totals[*d]).collect()
+    fn totalled(&self) -> &[usize] {
+        &self.totalled
     }
 }
 
@@ -333,7 +336,7 @@ fn best_hypercube(
     let per_dim = (SEARCH_BUDGET.powf(1.0 / dims.len() as f64) as usize).max(2);
     // Candidate positions per totalled dimension, cheapest first; the total always included.
     let mut candidates: Vec<Vec<usize>> = Vec::with_capacity(dims.len());
-    for &d in &dims {
+    for &d in dims {
         let mut c: Vec<usize> = (0..cube.sizes[d])
             .filter(|&j| j != pc[d])
             .filter(|&j| {
@@ -509,7 +512,7 @@ pub fn audit(
     certificates: &[Certificate],
 ) -> Result<AuditSummary, AuditFailure> {
     let mut summary = AuditSummary::default();
-    for d in cube.totalled() {
+    for &d in cube.totalled() {
         let stride = cube.strides[d];
         let size = cube.sizes[d];
         for start in 0..cube.len() {

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::{EngineContext, Error, Result};
 use crate::spec::{Aggregate, Disclosure, TablePlan};
-use crate::tabulate::{largest, CONTRIBUTORS, TOTAL};
+use crate::tabulate::{largest, number_column, text_column, CONTRIBUTORS, TOTAL};
 
 pub use cube::{
     audit, primary, round_random, suppress, unit_draw, AuditFailure, AuditSummary, CellStats,
@@ -68,17 +68,26 @@ struct Layout {
     rows: Vec<usize>,
 }
 
+/// Dimension codes (tabulate already writes `_U` for a missing value).
 fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
-    let c = df.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?
-        .iter()
-        .map(|v| v.unwrap_or("_U").to_string())
-        .collect())
+    text_column(df, name, "_U")
 }
 
 fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
-    let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect())
+    number_column(df, name, 0.0)
+}
+
+/// Empty `columns` where the boolean column `mask` is true.
+fn blank_where(mask: &str, columns: impl IntoIterator<Item = String>) -> Vec<Expr> {
+    columns
+        .into_iter()
+        .map(|c| {
+            when(col(mask))
+                .then(lit(NULL))
+                .otherwise(col(c.as_str()))
+                .alias(c.as_str())
+        })
+        .collect()
 }
 
 fn totalled(table: &TablePlan, d: &str) -> bool {
@@ -97,12 +106,14 @@ fn value_measure(table: &TablePlan, magnitude: bool) -> &str {
         .unwrap_or(CONTRIBUTORS)
 }
 
-fn layout(df: &DataFrame, table: &TablePlan, magnitude: bool) -> PolarsResult<Layout> {
+fn layout(df: &DataFrame, table: &TablePlan, magnitude: bool) -> Result<Layout> {
+    let context = || format!("protecting `{}`", table.name);
     let dims: Vec<Vec<String>> = table
         .dimensions
         .iter()
         .map(|d| strings(df, d))
-        .collect::<PolarsResult<_>>()?;
+        .collect::<PolarsResult<_>>()
+        .at(context)?;
     let mut codes = Vec::new();
     let mut index: Vec<HashMap<String, usize>> = Vec::new();
     let mut totals = Vec::new();
@@ -125,22 +136,26 @@ fn layout(df: &DataFrame, table: &TablePlan, magnitude: bool) -> PolarsResult<La
     let sizes: Vec<usize> = codes.iter().map(|c| c.len()).collect();
     let cells = sizes.iter().try_fold(1usize, |a, b| a.checked_mul(*b));
     if cells.is_none_or(|n| n > MAX_CELLS) {
-        return Err(PolarsError::ComputeError(
-            format!(
-                "the table spans {} cells ({}), more than the {MAX_CELLS} cell suppression handles; \
-                 use fewer categories, split the table, or protect it with `method = \"round\"`",
+        return Err(Error::Disclosure {
+            table: table.name.clone(),
+            message: format!(
+                "the table spans {} cells ({}), more than the {MAX_CELLS} cell suppression \
+                 handles; split it, or protect it with `method = \"round\"`",
                 cells.map_or("too many".to_string(), |n| n.to_string()),
-                sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" x ")
-            )
-            .into(),
-        ));
+                sizes
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" x ")
+            ),
+        });
     }
     let mut cube = Cube::new(sizes, totals);
-    let value = floats(df, value_measure(table, magnitude))?;
-    let contributors = floats(df, CONTRIBUTORS)?;
+    let value = floats(df, value_measure(table, magnitude)).at(context)?;
+    let contributors = floats(df, CONTRIBUTORS).at(context)?;
     let (x1, x2) = if magnitude {
         let (a, b) = largest(value_measure(table, true));
-        (floats(df, &a)?, floats(df, &b)?)
+        (floats(df, &a).at(context)?, floats(df, &b).at(context)?)
     } else {
         (vec![0.0; df.height()], vec![0.0; df.height()])
     };
@@ -248,7 +263,7 @@ pub fn protect(tables: Vec<(&TablePlan, DataFrame)>) -> Result<Vec<Protected>> {
         layouts.push(if r.is_empty() {
             None
         } else {
-            Some(layout(df, t, magnitude).at(|| format!("protecting `{}`", t.name))?)
+            Some(layout(df, t, magnitude)?)
         });
         rule_sets.push(r);
     }
@@ -276,36 +291,31 @@ pub fn protect(tables: Vec<(&TablePlan, DataFrame)>) -> Result<Vec<Protected>> {
                 .unwrap_or_default()
         })
         .collect();
-    let mut results: Vec<Option<Suppression>> = Vec::new();
-    // Each round only hides more cells, so this ends; the bound is a guard against a bug.
+    // Suppress every table, then carry each hidden cell into the tables linked to it and suppress
+    // again the tables that received one, until none does. Each round only hides more cells, so
+    // this ends; the bound guards against a bug.
+    let mut results: Vec<Option<Suppression>> = layouts.iter().map(|_| None).collect();
+    let mut dirty: Vec<bool> = layouts.iter().map(Option::is_some).collect();
     for round in 0.. {
-        results = layouts
-            .iter()
-            .enumerate()
-            .map(|(t, l)| {
-                l.as_ref()
-                    .map(|l| suppress(&l.cube, &needs[t], forced[t].clone()))
-            })
-            .collect();
-        let mut changed = false;
+        for (t, l) in layouts.iter().enumerate() {
+            if let (Some(l), true) = (l, dirty[t]) {
+                results[t] = Some(suppress(&l.cube, &needs[t], forced[t].clone()));
+            }
+        }
+        dirty.iter_mut().for_each(|d| *d = false);
         for (a, b, map) in &links {
             let Some(sa) = &results[*a] else { continue };
             for (bi, ai) in map.iter().enumerate() {
                 let Some(ai) = ai else { continue };
                 if sa.status[*ai].hidden() && !forced[*b][bi].hidden() {
-                    forced[*b][bi] = if sa.status[*ai] == Status::Primary {
-                        Status::Primary
-                    } else {
-                        Status::Secondary
-                    };
-                    if needs[*b][bi].is_none() {
-                        needs[*b][bi] = Some(UNIT);
-                    }
-                    changed = true;
+                    // C stays C, D stays D: the same cell, whichever table it is read from.
+                    forced[*b][bi] = sa.status[*ai];
+                    needs[*b][bi].get_or_insert(UNIT);
+                    dirty[*b] = true;
                 }
             }
         }
-        if !changed {
+        if !dirty.contains(&true) {
             break;
         }
         if round > 1000 {
@@ -413,39 +423,24 @@ fn reliable(
         .iter()
         .map(|n| n.to_string())
         .collect();
-    let mut exprs = Vec::new();
-    for c in estimate_columns(table) {
-        exprs.push(
-            when(col("__e"))
-                .then(lit(NULL))
-                .otherwise(col(c.as_str()))
-                .alias(c.as_str()),
-        );
-    }
-    for c in [
-        PCT_FEMALE.to_string(),
-        format!("{PCT_FEMALE}_se"),
-        crate::tabulate::SEX_RATIO.to_string(),
-    ] {
-        if names.contains(&c) {
-            exprs.push(
-                when(col("__p"))
-                    .then(lit(NULL))
-                    .otherwise(col(c.as_str()))
-                    .alias(c.as_str()),
-            );
-        }
-    }
-    for c in [SHARE.to_string(), format!("{SHARE}_se")] {
-        if names.contains(&c) {
-            exprs.push(
-                when(col("__s"))
-                    .then(lit(NULL))
-                    .otherwise(col(c.as_str()))
-                    .alias(c.as_str()),
-            );
-        }
-    }
+    let present = |c: &String| names.contains(c);
+    let mut exprs = blank_where("__e", estimate_columns(table));
+    exprs.extend(blank_where(
+        "__p",
+        [
+            PCT_FEMALE.to_string(),
+            format!("{PCT_FEMALE}_se"),
+            crate::tabulate::SEX_RATIO.to_string(),
+        ]
+        .into_iter()
+        .filter(present),
+    ));
+    exprs.extend(blank_where(
+        "__s",
+        [SHARE.to_string(), format!("{SHARE}_se")]
+            .into_iter()
+            .filter(present),
+    ));
     lf = lf.with_columns(exprs).drop(cols(["__e", "__p", "__s"]));
     let mut p = lf.collect()?;
     let height = p.height();
@@ -522,16 +517,7 @@ fn finish_one(
             let mut lf = df.lazy().with_column(
                 lit(Series::new("__hidden".into(), mask.into_series())).alias("__hidden"),
             );
-            let measures: Vec<Expr> = table
-                .measures
-                .iter()
-                .map(|m| {
-                    when(col("__hidden"))
-                        .then(lit(NULL))
-                        .otherwise(col(m.name.as_str()))
-                        .alias(m.name.as_str())
-                })
-                .collect();
+            let measures = blank_where("__hidden", table.measures.iter().map(|m| m.name.clone()));
             lf = lf.with_columns(measures).drop(cols(["__hidden"]));
             let mut p = lf.collect().at(context)?;
             p.with_column(status_codes(&obs, OBS_STATUS)).at(context)?;

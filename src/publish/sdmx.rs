@@ -94,11 +94,7 @@ fn observation<'a>(
 }
 
 fn text_values(df: &DataFrame, column: &str) -> PolarsResult<Vec<String>> {
-    let c = df.column(column)?.cast(&DataType::String)?;
-    Ok(c.str()?
-        .iter()
-        .map(|v| v.unwrap_or("").to_string())
-        .collect())
+    crate::tabulate::text_column(df, column, "")
 }
 
 /// Numbers as SDMX writes them: integers without a decimal point, others with up to 6 decimals.

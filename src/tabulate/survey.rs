@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use polars::prelude::*;
 
-use super::{PCT_FEMALE, SEX_CODES, SEX_RATIO, TOTAL};
+use super::{number_column, text_column, PCT_FEMALE, SEX_CODES, SEX_RATIO, TOTAL};
 use crate::error::{EngineContext, Error, Result};
 use crate::spec::{DesignPlan, Disclosure, TablePlan};
 use crate::survey::{Design, Estimate};
@@ -23,50 +23,23 @@ pub const SHARE: &str = "share_pct";
 /// Suffixes of the precision columns of the estimate.
 pub const PRECISION: [&str; 4] = ["_se", "_cv", "_ci_low", "_ci_high"];
 
-fn strings(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    let c = frame.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?.iter().map(|v| v.map(str::to_string)).collect())
-}
-
 /// The design of a survey source, from its harmonized rows.
 pub fn design_of(frame: &DataFrame, plan: &DesignPlan, source: &str) -> Result<Design> {
     let context = || format!("reading the design of survey source `{source}`");
-    let weights: Vec<f64> = frame
-        .column(&plan.weight)
-        .at(context)?
-        .cast(&DataType::Float64)
-        .at(context)?
-        .f64()
-        .at(context)?
-        .iter()
-        .map(|w| w.unwrap_or(f64::NAN))
-        .collect();
+    // A missing number reads as NaN, which `Design::new` refuses, should a row get this far
+    // (the plan's design checks quarantine such rows first).
+    let weights = number_column(frame, &plan.weight, f64::NAN).at(context)?;
     let labels = |c: &Option<String>, fill: &dyn Fn(usize) -> String| -> Result<Vec<String>> {
         match c {
-            Some(c) => Ok(strings(frame, c)
-                .at(context)?
-                .into_iter()
-                .map(|v| v.unwrap_or_default())
-                .collect()),
+            Some(c) => text_column(frame, c, "").at(context),
             None => Ok((0..frame.height()).map(fill).collect()),
         }
     };
     // No strata: one stratum. No PSU column: every respondent is its own PSU.
     let strata = labels(&plan.strata, &|_| "1".to_string())?;
     let psu = labels(&plan.psu, &|i| i.to_string())?;
-    let fpc: Option<Vec<f64>> = match &plan.fpc {
-        Some(c) => Some(
-            frame
-                .column(c)
-                .at(context)?
-                .cast(&DataType::Float64)
-                .at(context)?
-                .f64()
-                .at(context)?
-                .iter()
-                .map(|v| v.unwrap_or(f64::NAN))
-                .collect(),
-        ),
+    let fpc = match &plan.fpc {
+        Some(c) => Some(number_column(frame, c, f64::NAN).at(context)?),
         None => None,
     };
     let strata_refs: Vec<&str> = strata.iter().map(String::as_str).collect();
@@ -132,11 +105,7 @@ pub fn estimate(frame: &DataFrame, table: &TablePlan, design: &Design) -> Result
     let mut codes: Vec<Vec<String>> = Vec::new();
     let mut rows_codes: Vec<Vec<usize>> = Vec::new();
     for (d, name) in dims.iter().enumerate() {
-        let values: Vec<String> = strings(frame, name)
-            .at(context)?
-            .into_iter()
-            .map(|v| v.unwrap_or_else(|| "_U".to_string()))
-            .collect();
+        let values = text_column(frame, name, "_U").at(context)?;
         let mut set: BTreeSet<String> = values.iter().cloned().collect();
         if table.sex.as_ref() == Some(name) {
             set.extend(SEX_CODES.iter().map(|s| s.to_string()));

@@ -245,3 +245,23 @@ pub fn assert_dimension_total(df: &DataFrame, dim: &str, dims: &[&str], measure:
         );
     }
 }
+
+/// Every file under `root` with its bytes, by path, but the manifest (which records times): what
+/// must be identical between two runs on the same input.
+pub fn files_but_manifest(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !p.ends_with("manifest.json") {
+                let bytes = std::fs::read(&p).unwrap();
+                out.push((p.strip_prefix(root).unwrap().to_path_buf(), bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}

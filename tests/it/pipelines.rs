@@ -302,30 +302,15 @@ fn permits_table_matches_an_independent_count() {
 #[test]
 fn reruns_write_the_same_bytes() {
     // Everything but the manifest (which records times) is identical on the same inputs.
-    fn files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
-        let mut out = Vec::new();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            for e in std::fs::read_dir(dir).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if !p.ends_with("manifest.json") {
-                    out.push(p.strip_prefix(root).unwrap().to_path_buf());
-                }
-            }
-        }
-        out.sort();
-        out
-    }
     let a = run_pipeline("titres_sejour", &[]);
     let b = run_pipeline("titres_sejour", &[]);
-    let names = files(a.path());
-    assert_eq!(names, files(b.path()));
-    assert!(names.len() > 15, "{names:?}");
-    for f in names {
-        let x = std::fs::read(a.path().join(&f)).unwrap();
-        let y = std::fs::read(b.path().join(&f)).unwrap();
+    let (x, y) = (files_but_manifest(a.path()), files_but_manifest(b.path()));
+    let names = |f: &[(std::path::PathBuf, Vec<u8>)]| -> Vec<std::path::PathBuf> {
+        f.iter().map(|(p, _)| p.clone()).collect()
+    };
+    assert_eq!(names(&x), names(&y));
+    assert!(x.len() > 15, "{:?}", names(&x));
+    for ((f, x), (_, y)) in x.iter().zip(&y) {
         assert!(
             x == y,
             "{} differs between two runs on the same input",
