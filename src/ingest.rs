@@ -4,6 +4,9 @@
 //! exist; typing and constraints are left to `validate`, which works on whole columns. A row whose
 //! structure is broken (wrong number of fields, an unclosed quote, nothing in it) never reaches the
 //! frame: it goes to the quarantine with its line number, and the run goes on.
+//!
+//! Files are read in windows of a few tens of megabytes that the later stages consume one at a
+//! time, so a run's memory depends on the window size, not on the size of the file.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +15,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{EngineContext, Error, Result};
-use crate::quarantine::{Quarantine, Rejection, FILE, LINE, ROW};
+use crate::quarantine::{Rejection, FILE, LINE, ROW};
 use crate::spec::{Dialect, Encoding, SourcePlan};
 
 /// What was read from one file.
@@ -26,16 +29,23 @@ pub struct FileInfo {
     pub rows: u64,
 }
 
-/// A source read into memory: raw text columns named after the schema fields.
-pub struct Ingested {
+/// A stretch of a source's records, parsed and numbered: raw text columns named after the
+/// schema fields, with `__row` (global, in file order), `__line` and `__file`. Windows are read
+/// one after another so that memory holds one window, whatever the size of the file.
+pub struct Window {
     pub frame: DataFrame,
-    pub rows_in: u64,
-    pub files: Vec<FileInfo>,
-    pub quarantine: Quarantine,
+    /// Rows whose structure is broken (blank, wrong number of fields, unclosed quote).
+    pub rejected: Vec<Rejection>,
+    /// The row number of the window's first record.
+    pub first_row: u64,
+    /// Records in the window, rejected ones included.
+    pub records: u64,
+    /// Time spent reading, decoding and parsing the window.
+    pub elapsed: std::time::Duration,
 }
 
-/// One stretch of a file's records, parsed on its own thread. Rows are numbered from 0 within
-/// the chunk, in record order; `ingest` shifts them to global row numbers.
+/// One stretch of a window's records, parsed on its own thread. Rows are numbered from 0 within
+/// the chunk, in record order; the window shifts them to global row numbers.
 struct Chunk {
     /// Raw text columns, `__row` (chunk-local) and `__line`.
     frame: DataFrame,
@@ -43,96 +53,173 @@ struct Chunk {
     records: u64,
 }
 
-/// One file, parsed but not yet numbered globally.
-struct Parsed {
-    info: FileInfo,
-    chunks: Vec<Chunk>,
+/// Bytes parsed by one thread at a time (MARSAD_CHUNK_BYTES changes it: the tests use tiny
+/// chunks to put many boundaries in small files), and bytes read per window: eight chunks, so
+/// that both cores have work and a 30-million-row file still costs one window of memory.
+fn chunk_bytes() -> usize {
+    std::env::var("MARSAD_CHUNK_BYTES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(4 << 20)
 }
 
-pub fn ingest(source: &SourcePlan, progress: bool) -> Result<Ingested> {
-    let field_names: Vec<String> = source.schema.field_names().map(String::from).collect();
-    let bar = progress_bar(source, progress);
-    let parsed: Vec<Parsed> = source
+const CHUNKS_PER_WINDOW: usize = 8;
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Read {
+        file: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Fill `buf` from `file` up to `target` bytes; false once the file is exhausted.
+fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>, target: usize, path: &Path) -> Result<bool> {
+    use std::io::Read;
+    while buf.len() < target {
+        let have = buf.len();
+        buf.resize(target, 0);
+        let n = file.read(&mut buf[have..]).map_err(read_error(path))?;
+        buf.truncate(have + n);
+        if n == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The first pass over a source's files: checksum and encoding of each, read in blocks. Auto
+/// detection has to see every byte before the first row is decoded, since one accented letter
+/// at the end of a file decides how the whole file is read.
+pub fn scan(source: &SourcePlan) -> Result<Vec<FileInfo>> {
+    source
         .files
         .iter()
-        .enumerate()
-        .map(|(i, path)| parse_file(i as u32, path, source, &field_names, &bar))
-        .collect::<Result<Vec<_>>>()?;
-    bar.finish_and_clear();
+        .map(|p| scan_file(p, source.dialect.encoding))
+        .collect()
+}
 
-    // Row numbers are global across the source's files and chunks, in file order, so that
-    // reruns number the same row the same way.
-    let context = || format!("building source `{}`", source.name);
-    let mut next_row = 0u64;
-    let mut quarantine = Quarantine::new(
-        &source.name,
-        source
-            .files
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-    );
-    let mut frame: Option<DataFrame> = None;
-    let mut infos = Vec::new();
-    for (file_index, p) in parsed.into_iter().enumerate() {
-        for mut chunk in p.chunks {
-            for r in &mut chunk.rejected {
-                r.row += next_row;
-            }
-            quarantine.push_rows(&chunk.rejected)?;
-            let offset = next_row;
-            let mut part = chunk.frame;
-            let rows = part
-                .column(ROW)
-                .at(context)?
-                .u64()
-                .at(context)?
-                .apply_values(|r| r + offset)
-                .into_series()
-                .into_column();
-            part.with_column(rows).at(context)?;
-            part.with_column(Column::new(
-                FILE.into(),
-                vec![file_index as u32; part.height()],
-            ))
-            .at(context)?;
-            match frame.as_mut() {
-                None => frame = Some(part),
-                Some(f) => {
-                    f.vstack_mut(&part).at(context)?;
+fn scan_file(path: &Path, encoding: Encoding) -> Result<FileInfo> {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(path).map_err(read_error(path))?;
+    let mut hasher = Sha256::new();
+    let check = matches!(encoding, Encoding::Utf8 | Encoding::Auto);
+    // bytes of an incomplete UTF-8 sequence at the end of the previous block
+    let mut carry: Vec<u8> = Vec::new();
+    let (mut offset, mut lines) = (0u64, 0u64);
+    let mut invalid: Option<(u64, u8, u64)> = None;
+    let mut has_bom = false;
+    let mut buf = Vec::with_capacity(8 << 20);
+    loop {
+        buf.clear();
+        let more = fill(&mut file, &mut buf, 8 << 20, path)?;
+        if offset == 0 {
+            has_bom = buf.starts_with(BOM);
+        }
+        let block = &buf[..];
+        let ((), ()) = rayon::join(
+            || hasher.update(block),
+            || {
+                if !check || invalid.is_some() {
+                    return;
                 }
-            }
-            next_row += chunk.records;
+                let joined;
+                let bytes: &[u8] = if carry.is_empty() {
+                    block
+                } else {
+                    joined = [&carry[..], block].concat();
+                    &joined
+                };
+                let start = offset - carry.len() as u64;
+                match std::str::from_utf8(bytes) {
+                    Ok(_) => carry.clear(),
+                    Err(e) if e.error_len().is_none() && more => {
+                        carry = bytes[e.valid_up_to()..].to_vec();
+                    }
+                    Err(e) => {
+                        let at = e.valid_up_to();
+                        invalid = Some((
+                            start + at as u64,
+                            bytes[at],
+                            lines + newlines(&bytes[..at]) + 1,
+                        ));
+                    }
+                }
+                lines += newlines(block);
+            },
+        );
+        offset += buf.len() as u64;
+        if !more {
+            break;
         }
-        infos.push(p.info);
     }
-    let frame = match frame {
-        Some(mut f) => {
-            f.rechunk_mut_par();
-            f
+    let sha256: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let encoding = match (encoding, invalid) {
+        (Encoding::Utf8, None) | (Encoding::Auto, None) => "utf-8",
+        (Encoding::Utf8, Some((at, byte, line))) => {
+            return Err(Error::Input {
+                file: path.to_path_buf(),
+                line: line as usize,
+                message: format!(
+                    "the file is declared UTF-8 but byte {at} (0x{byte:02X}) is not valid UTF-8\n  hint: set `encoding = \"windows-1252\"` (or `auto`) in the source's [source.dialect], or re-save the file as UTF-8"
+                ),
+            })
         }
-        None => empty_frame(&field_names).at(context)?,
+        (Encoding::Auto, Some((_, _, line))) if has_bom => {
+            return Err(Error::Input {
+                file: path.to_path_buf(),
+                line: line as usize,
+                message: "the file starts with a UTF-8 byte-order mark but is not valid UTF-8; re-save it as UTF-8".into(),
+            })
+        }
+        // Files that are not UTF-8 in this domain come from Excel on Windows: cp1252 is a
+        // superset of ISO-8859-1 for printable characters, so it is the safe reading.
+        (Encoding::Auto, Some(_)) | (Encoding::Windows1252, _) => "windows-1252",
+        // WHATWG (and encoding_rs) read the ISO-8859-1 label as windows-1252, which only differs
+        // in the C1 control range that no text file uses.
+        (Encoding::Iso88591, _) => "iso-8859-1",
     };
-    Ok(Ingested {
-        frame,
-        rows_in: next_row,
-        files: infos,
-        quarantine,
+    Ok(FileInfo {
+        path: path.to_path_buf(),
+        sha256,
+        bytes: offset,
+        encoding,
+        rows: 0,
     })
 }
 
-fn empty_frame(field_names: &[String]) -> PolarsResult<DataFrame> {
-    let mut cols: Vec<Column> = field_names
-        .iter()
-        .map(|n| Column::new_empty(n.as_str().into(), &DataType::String))
-        .collect();
-    cols.push(Column::new_empty(ROW.into(), &DataType::UInt64));
-    cols.push(Column::new_empty(LINE.into(), &DataType::UInt64));
-    cols.push(Column::new_empty(FILE.into(), &DataType::UInt32));
-    DataFrame::new_infer_height(cols)
+/// End of the last complete record in `bytes` (just after a newline outside quotes), given
+/// that `bytes` starts at the start of a record.
+fn last_record_end(bytes: &[u8], quote: u8) -> Option<usize> {
+    let mut in_quote = false;
+    let mut end = None;
+    for i in memchr::memchr2_iter(quote, b'\n', bytes) {
+        if bytes[i] == quote {
+            in_quote = !in_quote;
+        } else if !in_quote {
+            end = Some(i + 1);
+        }
+    }
+    end
 }
 
-fn progress_bar(source: &SourcePlan, progress: bool) -> ProgressBar {
+/// Text of a window in the file's encoding (found by `scan`).
+fn window_text<'a>(bytes: &'a [u8], encoding: &str) -> std::borrow::Cow<'a, str> {
+    if encoding == "utf-8" {
+        // `scan` has checked every byte, and windows end after a newline, never inside a
+        // character; the lossy reading is only a guard against a file changed since.
+        String::from_utf8_lossy(bytes)
+    } else {
+        std::borrow::Cow::Owned(decode_1252(bytes))
+    }
+}
+
+pub fn progress_bar(source: &SourcePlan, progress: bool) -> ProgressBar {
     if !progress {
         return ProgressBar::hidden();
     }
@@ -150,6 +237,214 @@ fn progress_bar(source: &SourcePlan, progress: bool) -> ProgressBar {
     }
     bar.set_message(format!("reading {}", source.name));
     bar
+}
+
+/// Read every file of a source, window by window, handing each window to `each`: only the
+/// columns in `fields` (schema field names) are built. Returns the number of records, and sets
+/// each file's row count. Row numbers are global across the source's files, in file order, so
+/// that reruns number the same row the same way.
+pub fn read_windows(
+    source: &SourcePlan,
+    files: &mut [FileInfo],
+    fields: &[String],
+    bar: &ProgressBar,
+    mut each: impl FnMut(Window) -> Result<()>,
+) -> Result<u64> {
+    let chunk = chunk_bytes();
+    let window = chunk.saturating_mul(CHUNKS_PER_WINDOW);
+    let dialect = &source.dialect;
+    let all_fields: Vec<String> = source.schema.field_names().map(String::from).collect();
+    let mut next_row = 0u64;
+    for (file_index, info) in files.iter_mut().enumerate() {
+        let path = info.path.clone();
+        let input_error = |line: u64, message: String| Error::Input {
+            file: path.clone(),
+            line: line as usize,
+            message,
+        };
+        let mut file = std::fs::File::open(&path).map_err(read_error(&path))?;
+        let mut buf: Vec<u8> = Vec::with_capacity(window + chunk);
+        let mut lines_before = 0u64;
+        let mut first = true;
+        let mut layout: Option<(Vec<usize>, usize)> = None;
+        let file_rows_start = next_row;
+        loop {
+            let started = std::time::Instant::now();
+            // Read until the buffer holds a whole record past the window size (or the file ends).
+            let mut target = window.max(buf.len() + chunk);
+            let (more, cut) = loop {
+                let more = fill(&mut file, &mut buf, target, &path)?;
+                let cut = if more {
+                    last_record_end(&buf, dialect.quote)
+                } else {
+                    Some(buf.len())
+                };
+                // the first window must hold the lines to skip and the header
+                let enough = |c: usize| !first || newlines(&buf[..c]) > dialect.skip_lines as u64;
+                match cut {
+                    Some(c) if !more || enough(c) => break (more, c),
+                    _ => target = target.saturating_mul(2),
+                }
+            };
+            let mut skip = 0;
+            if first && buf.starts_with(BOM) {
+                skip = BOM.len();
+            }
+            let text = window_text(&buf[skip..cut], info.encoding);
+            let mut data_start = 0;
+            if first {
+                let start = skip_lines(&text, dialect.skip_lines).ok_or_else(|| {
+                    input_error(
+                        1,
+                        format!(
+                            "the file has fewer than the {} lines that skip_lines says precede the header",
+                            dialect.skip_lines
+                        ),
+                    )
+                })?;
+                let body = &text[start..];
+                if body.trim().is_empty() && !more {
+                    return Err(input_error(
+                        dialect.skip_lines as u64 + 1,
+                        "the file is empty: there is no header and no row\n  hint: check that the export finished, or that skip_lines is right".into(),
+                    ));
+                }
+                let (order, width, header_end) =
+                    read_header(&path, source, body, &all_fields, dialect.skip_lines as u64)?;
+                data_start = start + header_end;
+                layout = Some((order, width));
+                first = false;
+            }
+            let (order, width) = layout.as_ref().expect("set on the first window");
+            let order: Vec<usize> = fields
+                .iter()
+                .map(|f| {
+                    let i = all_fields
+                        .iter()
+                        .position(|a| a == f)
+                        .expect("a schema field");
+                    order[i]
+                })
+                .collect();
+            let bytes = text.as_bytes();
+            let bounds = chunk_bounds(bytes, data_start.min(bytes.len()), dialect.quote, chunk);
+            let spans: Vec<(usize, usize, u64, bool)> = bounds
+                .iter()
+                .enumerate()
+                .map(|(i, (from, lines))| {
+                    let to = bounds.get(i + 1).map_or(bytes.len(), |b| b.0);
+                    (*from, to, *lines, !more && i + 1 == bounds.len())
+                })
+                .collect();
+            let chunks: Vec<Chunk> = spans
+                .par_iter()
+                .map(|&(from, to, lines, last)| {
+                    parse_chunk(
+                        file_index as u32,
+                        &bytes[from..to],
+                        lines_before + lines,
+                        last,
+                        dialect,
+                        &order,
+                        *width,
+                        fields,
+                    )
+                    .map_err(|(line, message)| input_error(line, message))
+                })
+                .collect::<Result<_>>()?;
+            let first_row = next_row;
+            let frame = number_rows(chunks, file_index as u32, &mut next_row)
+                .at(|| format!("reading source `{}`", source.name))?;
+            lines_before += newlines(&buf[..cut]);
+            bar.inc(cut as u64);
+            drop(text);
+            buf.drain(..cut);
+            let (frame, rejected) = frame;
+            each(Window {
+                frame,
+                rejected,
+                first_row,
+                records: next_row - first_row,
+                elapsed: started.elapsed(),
+            })?;
+            if !more {
+                break;
+            }
+        }
+        info.rows = next_row - file_rows_start;
+    }
+    Ok(next_row)
+}
+
+/// Join a window's chunks into one frame with global row numbers and the file index.
+fn number_rows(
+    chunks: Vec<Chunk>,
+    file_index: u32,
+    next_row: &mut u64,
+) -> PolarsResult<(DataFrame, Vec<Rejection>)> {
+    let mut frame: Option<DataFrame> = None;
+    let mut rejected = Vec::new();
+    for mut chunk in chunks {
+        let offset = *next_row;
+        for r in &mut chunk.rejected {
+            r.row += offset;
+        }
+        rejected.append(&mut chunk.rejected);
+        let mut part = chunk.frame;
+        let rows = part
+            .column(ROW)?
+            .u64()?
+            .apply_values(|r| r + offset)
+            .into_series()
+            .into_column();
+        part.with_column(rows)?;
+        part.with_column(Column::new(FILE.into(), vec![file_index; part.height()]))?;
+        match frame.as_mut() {
+            None => frame = Some(part),
+            Some(f) => {
+                f.vstack_mut(&part)?;
+            }
+        }
+        *next_row += chunk.records;
+    }
+    let mut frame = frame.expect("a window has at least one chunk");
+    frame.rechunk_mut_par();
+    Ok((frame, rejected))
+}
+
+/// Read the header (when the dialect has one) at the start of `body`: the position of each
+/// schema field in the file's columns, how many fields a row must have, and where the data
+/// begins in `body`.
+fn read_header(
+    path: &Path,
+    source: &SourcePlan,
+    body: &str,
+    field_names: &[String],
+    line_offset: u64,
+) -> Result<(Vec<usize>, usize, usize)> {
+    let dialect = &source.dialect;
+    if !dialect.header {
+        return Ok(((0..field_names.len()).collect(), field_names.len(), 0));
+    }
+    let input_error = |message: String| Error::Input {
+        file: path.to_path_buf(),
+        line: line_offset as usize + 1,
+        message,
+    };
+    let mut r = csv::ReaderBuilder::new()
+        .delimiter(dialect.delimiter)
+        .quote(dialect.quote)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body.as_bytes());
+    let mut header = csv::StringRecord::new();
+    match r.read_record(&mut header) {
+        Ok(true) => {}
+        Ok(false) => return Err(input_error("the file has no header row".into())),
+        Err(e) => return Err(input_error(format!("cannot read the header: {e}"))),
+    }
+    let order = match_header(path, &source.schema.path, &header, field_names)?;
+    Ok((order, header.len(), r.position().byte() as usize))
 }
 
 /// Decode a file's bytes to UTF-8 text, as the dialect says or as detected.
@@ -199,43 +494,6 @@ fn decode_1252(bytes: &[u8]) -> String {
         .into_owned()
 }
 
-fn parse_file(
-    file_index: u32,
-    path: &Path,
-    source: &SourcePlan,
-    field_names: &[String],
-    bar: &ProgressBar,
-) -> Result<Parsed> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Read {
-        file: path.to_path_buf(),
-        source: e,
-    })?;
-    let sha256 = crate::sha256_hex(&bytes);
-    let (text, encoding) = decode(path, &bytes, source.dialect.encoding)?;
-    let info = FileInfo {
-        path: path.to_path_buf(),
-        sha256,
-        bytes: bytes.len() as u64,
-        encoding,
-        rows: 0,
-    };
-    drop(bytes);
-    let chunks = parse_text(
-        file_index,
-        path,
-        &text,
-        &source.dialect,
-        source,
-        field_names,
-        bar,
-    )?;
-    let rows = chunks.iter().map(|c| c.records).sum();
-    Ok(Parsed {
-        info: FileInfo { rows, ..info },
-        chunks,
-    })
-}
-
 /// Byte offset just after the first `n` lines.
 fn skip_lines(text: &str, n: usize) -> Option<usize> {
     let mut offset = 0;
@@ -266,109 +524,6 @@ fn chunk_bounds(body: &[u8], start: usize, quote: u8, target: usize) -> Vec<(usi
         }
     }
     bounds
-}
-
-fn parse_text(
-    file_index: u32,
-    path: &Path,
-    text: &str,
-    dialect: &Dialect,
-    source: &SourcePlan,
-    field_names: &[String],
-    bar: &ProgressBar,
-) -> Result<Vec<Chunk>> {
-    let input_error = |line: usize, message: String| Error::Input {
-        file: path.to_path_buf(),
-        line,
-        message,
-    };
-    let start = skip_lines(text, dialect.skip_lines).ok_or_else(|| {
-        input_error(
-            1,
-            format!(
-                "the file has fewer than the {} lines that skip_lines says precede the header",
-                dialect.skip_lines
-            ),
-        )
-    })?;
-    let body = &text[start..];
-    if body.trim().is_empty() {
-        return Err(input_error(
-            dialect.skip_lines + 1,
-            "the file is empty: there is no header and no row\n  hint: check that the export finished, or that skip_lines is right".into(),
-        ));
-    }
-    let line_offset = dialect.skip_lines as u64;
-    let reader = |bytes| {
-        csv::ReaderBuilder::new()
-            .delimiter(dialect.delimiter)
-            .quote(dialect.quote)
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(bytes)
-    };
-
-    // Position of each schema field in the file's columns, how many fields a row must have, and
-    // where the data begins.
-    let (order, width, data_start): (Vec<usize>, usize, usize) = if dialect.header {
-        let mut r = reader(body.as_bytes());
-        let mut header = csv::StringRecord::new();
-        match r.read_record(&mut header) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(input_error(
-                    line_offset as usize + 1,
-                    "the file has no header row".into(),
-                ))
-            }
-            Err(e) => {
-                return Err(input_error(
-                    line_offset as usize + 1,
-                    format!("cannot read the header: {e}"),
-                ))
-            }
-        }
-        let order = match_header(path, &source.schema.path, &header, field_names)?;
-        (order, header.len(), r.position().byte() as usize)
-    } else {
-        ((0..field_names.len()).collect(), field_names.len(), 0)
-    };
-
-    // Chunks of about 4 MiB, parsed in parallel; one chunk for small files. MARSAD_CHUNK_BYTES
-    // changes the size (the tests use tiny chunks to put many boundaries in small files).
-    let bytes = body.as_bytes();
-    let target = std::env::var("MARSAD_CHUNK_BYTES")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(4 << 20);
-    let bounds = chunk_bounds(bytes, data_start.min(bytes.len()), dialect.quote, target);
-    let spans: Vec<(usize, usize, u64, bool)> = bounds
-        .iter()
-        .enumerate()
-        .map(|(i, (from, lines))| {
-            let to = bounds.get(i + 1).map_or(bytes.len(), |b| b.0);
-            (*from, to, *lines, i + 1 == bounds.len())
-        })
-        .collect();
-    spans
-        .par_iter()
-        .map(|&(from, to, lines_before, last)| {
-            let chunk = parse_chunk(
-                file_index,
-                &bytes[from..to],
-                lines_before + line_offset,
-                last,
-                dialect,
-                &order,
-                width,
-                field_names,
-            )
-            .map_err(|(line, message)| input_error(line as usize, message))?;
-            bar.inc((to - from) as u64);
-            Ok(chunk)
-        })
-        .collect()
 }
 
 /// Parse one chunk of records. Errors are (line, message).

@@ -3,6 +3,8 @@
 //! One quarantine entry is one reason: a row that breaks three rules has three entries with the
 //! same file and line. Stages append to it; nothing ever removes from it.
 
+use std::path::Path;
+
 use polars::prelude::*;
 
 use crate::error::{EngineContext, Result};
@@ -159,4 +161,159 @@ fn empty_frame() -> DataFrame {
         Column::new_empty("message".into(), &DataType::String),
     ])
     .expect("fixed schema")
+}
+
+/// The quarantine of a run, written to disk window by window as it is found (Parquet and CSV,
+/// in file and line order since windows come in that order), so that a file with millions of
+/// bad rows costs disk, not memory. The files are copied where the run publishes them.
+pub struct Sink {
+    dir: tempfile::TempDir,
+    parquet: polars::io::parquet::write::BatchedWriter<std::fs::File>,
+    csv: csv::Writer<std::io::BufWriter<std::fs::File>>,
+    pending: Vec<DataFrame>,
+    pending_rows: usize,
+    rows: u64,
+    /// Kept in memory as well, for `marsad validate --schema`, which lists every error.
+    kept: Option<Vec<DataFrame>>,
+}
+
+/// Rows per Parquet row group of the quarantine.
+const GROUP_ROWS: usize = 128 * 1024;
+
+impl Sink {
+    pub fn new(scratch: &Path, metadata: Vec<(String, String)>, keep: bool) -> Result<Sink> {
+        let write_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| crate::error::Error::Write { path, source }
+        };
+        std::fs::create_dir_all(scratch).map_err(write_error(scratch))?;
+        let dir = tempfile::Builder::new()
+            .prefix(".marsad-quarantine-")
+            .tempdir_in(scratch)
+            .map_err(write_error(scratch))?;
+        let parquet_path = dir.path().join("quarantine.parquet");
+        let file = std::fs::File::create(&parquet_path).map_err(write_error(&parquet_path))?;
+        let schema = finished_schema();
+        let parquet = ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_statistics(StatisticsOptions::full())
+            .with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata)))
+            .batched(&schema)
+            .at(|| format!("writing {}", parquet_path.display()))?;
+        let csv_path = dir.path().join("quarantine.csv");
+        let file = std::fs::File::create(&csv_path).map_err(write_error(&csv_path))?;
+        let mut csv = csv::Writer::from_writer(std::io::BufWriter::new(file));
+        let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+        csv.write_record(&names)
+            .map_err(|e| write_error(&csv_path)(std::io::Error::other(e)))?;
+        Ok(Sink {
+            dir,
+            parquet,
+            csv,
+            pending: Vec::new(),
+            pending_rows: 0,
+            rows: 0,
+            kept: keep.then(Vec::new),
+        })
+    }
+
+    /// Append a finished window quarantine (`Quarantine::finish`).
+    pub fn write(&mut self, frame: DataFrame) -> Result<()> {
+        if frame.height() == 0 {
+            return Ok(());
+        }
+        let csv_path = self.dir.path().join("quarantine.csv");
+        crate::publish::csv_rows(&mut self.csv, &frame, &csv_path)?;
+        self.rows += frame.height() as u64;
+        self.pending_rows += frame.height();
+        if let Some(kept) = &mut self.kept {
+            kept.push(frame.clone());
+        }
+        self.pending.push(frame);
+        if self.pending_rows >= GROUP_ROWS {
+            self.flush_group()?;
+        }
+        Ok(())
+    }
+
+    fn flush_group(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let context = || "writing the quarantine".to_string();
+        let mut group = self.pending.remove(0);
+        for f in self.pending.drain(..) {
+            group.vstack_mut(&f).at(context)?;
+        }
+        group.rechunk_mut();
+        self.parquet.write_batch(&group).at(context)?;
+        self.pending_rows = 0;
+        Ok(())
+    }
+
+    /// Close the files; the quarantine as written, to copy into the outputs.
+    pub fn finish(mut self) -> Result<Closed> {
+        self.flush_group()?;
+        self.parquet
+            .finish()
+            .at(|| "writing the quarantine".to_string())?;
+        let csv_path = self.dir.path().join("quarantine.csv");
+        self.csv
+            .flush()
+            .map_err(|source| crate::error::Error::Write {
+                path: csv_path.clone(),
+                source,
+            })?;
+        Ok(Closed {
+            dir: self.dir,
+            rows: self.rows,
+            kept: self.kept,
+        })
+    }
+}
+
+/// A closed quarantine, in a scratch folder removed when this is dropped.
+pub struct Closed {
+    dir: tempfile::TempDir,
+    pub rows: u64,
+    kept: Option<Vec<DataFrame>>,
+}
+
+impl Closed {
+    /// `quarantine.parquet` and `quarantine.csv`.
+    pub fn files(&self) -> [std::path::PathBuf; 2] {
+        [
+            self.dir.path().join("quarantine.parquet"),
+            self.dir.path().join("quarantine.csv"),
+        ]
+    }
+
+    /// The whole quarantine, when the sink was asked to keep it.
+    pub fn frame(&self) -> Result<DataFrame> {
+        let frames: Vec<LazyFrame> = self
+            .kept
+            .iter()
+            .flatten()
+            .map(|f| f.clone().lazy())
+            .collect();
+        if frames.is_empty() {
+            return Ok(DataFrame::empty_with_schema(&finished_schema()));
+        }
+        concat(frames, UnionArgs::default())
+            .and_then(|lf| lf.collect())
+            .at(|| "joining the quarantine".into())
+    }
+}
+
+/// Columns of a finished quarantine.
+fn finished_schema() -> Schema {
+    Schema::from_iter([
+        Field::new("source".into(), DataType::String),
+        Field::new("file".into(), DataType::String),
+        Field::new("line".into(), DataType::UInt64),
+        Field::new("column".into(), DataType::String),
+        Field::new("raw_value".into(), DataType::String),
+        Field::new("rule".into(), DataType::String),
+        Field::new("message".into(), DataType::String),
+    ])
 }

@@ -12,13 +12,16 @@ use tracing::{info, warn};
 use crate::disclose::{self, DisclosureBooks};
 use crate::error::{EngineContext, Error, Result};
 use crate::harmonize::{harmonize, Unmapped};
-use crate::ingest::{ingest, FileInfo};
+use crate::ingest::{self, FileInfo};
 use crate::publish::sdmx::{self, CsvVersion};
 use crate::publish::{self, datapackage, Provenance, Staging, Written};
 use crate::quarantine::ROW;
-use crate::spec::{Format, OutputPlan, Plan, SourcePlan};
-use crate::tabulate::{self, tabulate};
+use crate::quarantine::{self, Quarantine};
+use crate::spec::{Format, OutputPlan, Plan, SourcePlan, TablePlan};
+use crate::tabulate;
 use crate::validate::validate;
+use crate::validate::{RepeatFinder, Repeats};
+use indicatif::ProgressBar;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
@@ -101,11 +104,13 @@ pub struct Manifest {
     pub timings_ms: BTreeMap<String, u64>,
 }
 
-/// One source after ingest, validation and harmonization.
+/// One source after ingest, validation and harmonization: its books, and either the finest
+/// cells of each table over it, or (for a survey, whose estimates need every respondent) its
+/// rows.
 struct Processed {
     books: SourceBooks,
-    frame: DataFrame,
-    quarantine: DataFrame,
+    rows: Option<DataFrame>,
+    cells: Vec<(String, DataFrame)>,
 }
 
 #[derive(Default)]
@@ -115,13 +120,18 @@ impl Timings {
     fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> T) -> T {
         let start = Instant::now();
         let out = f();
-        *self.0.entry(stage.to_string()).or_default() += start.elapsed().as_millis() as u64;
+        self.add(stage, start.elapsed());
         out
+    }
+
+    fn add(&mut self, stage: &str, elapsed: std::time::Duration) {
+        *self.0.entry(stage.to_string()).or_default() += elapsed.as_millis() as u64;
     }
 }
 
 /// Where every input row went, counted over the row numbers themselves: each row must be valid
 /// or rejected, never both, never neither.
+#[derive(Default)]
 struct RowBooks {
     valid: u64,
     rejected: u64,
@@ -162,46 +172,148 @@ impl RowBooks {
         }
     }
 
+    fn add(&mut self, other: RowBooks) {
+        self.valid += other.valid;
+        self.rejected += other.rejected;
+        self.both += other.both;
+        self.neither += other.neither;
+        self.stray += other.stray;
+    }
+
     fn conserved(&self) -> bool {
         self.both == 0 && self.neither == 0 && self.stray == 0
     }
 }
 
-fn process(source: &SourcePlan, opts: RunOptions, timings: &mut Timings) -> Result<Processed> {
-    info!(source = %source.name, files = source.files.len(), "reading");
-    let ingested = timings.time("ingest", || ingest(source, opts.progress))?;
-    let rows_in = ingested.rows_in;
-    let mut quarantine = ingested.quarantine;
-    let valid = timings.time("validate", || {
-        validate(ingested.frame, source, &mut quarantine)
-    })?;
-    let harmonized = timings.time("harmonize", || harmonize(valid, source, &mut quarantine))?;
+/// Add one window's unmapped values to the source's.
+fn merge_unmapped(all: &mut Vec<Unmapped>, window: Vec<Unmapped>) {
+    for u in window {
+        match all.iter_mut().find(|a| {
+            a.column == u.column && a.codelist == u.codelist && a.raw_value == u.raw_value
+        }) {
+            Some(a) => a.rows += u.rows,
+            None => all.push(u),
+        }
+    }
+}
 
-    let context = || format!("counting the rows of source `{}`", source.name);
-    let valid_rows = harmonized
-        .frame
-        .column(ROW)
-        .at(context)?
-        .u64()
-        .at(context)?;
-    let books_of_rows = RowBooks::count(rows_in, valid_rows.into_no_null_iter(), quarantine.rows());
-    let (rows_valid, rows_rejected, conserved) = (
-        books_of_rows.valid,
-        books_of_rows.rejected,
-        books_of_rows.conserved(),
-    );
-    let quarantine = quarantine.finish()?;
-    let failures = failures(&quarantine)?;
+/// Every window of a source through validation and harmonization, into table cells (or kept
+/// rows), the quarantine sink and the books. Memory holds one window at a time.
+fn process(
+    tables: &[&TablePlan],
+    source: &SourcePlan,
+    mut files: Vec<FileInfo>,
+    scratch: &Path,
+    opts: RunOptions,
+    timings: &mut Timings,
+    sink: &mut quarantine::Sink,
+) -> Result<Processed> {
+    info!(source = %source.name, files = source.files.len(), "reading");
+    // `unique` and `primaryKey` are rules over the whole source: a first pass over the key
+    // columns finds the repeated keys before any window is validated.
+    let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+    let repeats = match RepeatFinder::new(source, scratch, bytes)? {
+        None => Repeats::default(),
+        Some(mut finder) => {
+            let start = Instant::now();
+            let columns = finder.columns();
+            let mut key_files = files.clone();
+            ingest::read_windows(
+                source,
+                &mut key_files,
+                &columns,
+                &ProgressBar::hidden(),
+                |w| finder.add(w.frame),
+            )?;
+            let repeats = finder.finish()?;
+            timings.add("keys", start.elapsed());
+            repeats
+        }
+    };
+
+    let keep_rows = source.design.is_some();
+    let mut cells: Vec<Option<DataFrame>> = vec![None; tables.len()];
+    let mut kept: Vec<DataFrame> = Vec::new();
+    let mut unmapped: Vec<Unmapped> = Vec::new();
+    let mut failures: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut row_books = RowBooks::default();
+    let file_names: Vec<String> = source
+        .files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let fields: Vec<String> = source.schema.field_names().map(String::from).collect();
+    let bar = ingest::progress_bar(source, opts.progress);
+    let rows_in = ingest::read_windows(source, &mut files, &fields, &bar, |w| {
+        timings.add("ingest", w.elapsed);
+        let mut q = Quarantine::new(&source.name, file_names.clone());
+        q.push_rows(&w.rejected)?;
+        let valid = timings.time("validate", || validate(w.frame, source, &mut q, &repeats))?;
+        let harmonized = timings.time("harmonize", || harmonize(valid, source, &mut q))?;
+        merge_unmapped(&mut unmapped, harmonized.unmapped);
+        let context = || format!("counting the rows of source `{}`", source.name);
+        let frame = harmonized.frame;
+        let valid_rows = frame.column(ROW).at(context)?.u64().at(context)?;
+        let first = w.first_row;
+        row_books.add(RowBooks::count(
+            w.records,
+            valid_rows
+                .into_no_null_iter()
+                .map(|r| r.wrapping_sub(first)),
+            q.rows().map(|r| r.wrapping_sub(first)),
+        ));
+        timings.time("tabulate", || -> Result<()> {
+            if keep_rows {
+                return Ok(());
+            }
+            for (acc, t) in cells.iter_mut().zip(tables) {
+                let part = tabulate::cells(&frame, t)?;
+                *acc = Some(match acc.take() {
+                    None => part,
+                    Some(a) => tabulate::merge_cells(vec![a, part], t)?,
+                });
+            }
+            Ok(())
+        })?;
+        if keep_rows {
+            kept.push(frame);
+        }
+        let q = q.finish()?;
+        for f in count_failures(&q)? {
+            *failures.entry((f.rule, f.column)).or_default() += f.rows;
+        }
+        sink.write(q)
+    })?;
+    bar.finish_and_clear();
+
+    // the order of the pipeline's [[harmonize]] entries, then the most frequent first
+    let order = |u: &Unmapped| {
+        source
+            .harmonize
+            .iter()
+            .position(|h| h.column == u.column && h.codelist.name == u.codelist)
+    };
+    unmapped.sort_by(|a, b| {
+        order(a)
+            .cmp(&order(b))
+            .then(b.rows.cmp(&a.rows))
+            .then(a.raw_value.cmp(&b.raw_value))
+    });
+    let (rows_valid, rows_rejected, conserved) =
+        (row_books.valid, row_books.rejected, row_books.conserved());
     let books = SourceBooks {
         name: source.name.clone(),
         schema: source.schema.path.display().to_string(),
-        files: ingested.files,
+        files,
         rows_in,
         rows_valid,
         rows_rejected,
         conserved,
-        failures,
-        unmapped: harmonized.unmapped,
+        failures: failures
+            .into_iter()
+            .map(|((rule, column), rows)| Failure { rule, column, rows })
+            .collect(),
+        unmapped,
     };
     info!(
         source = %source.name,
@@ -219,14 +331,38 @@ fn process(source: &SourcePlan, opts: RunOptions, timings: &mut Timings) -> Resu
             rows_rejected,
         });
     }
-    Ok(Processed {
-        books,
-        frame: harmonized.frame,
-        quarantine,
-    })
+    let rows = if keep_rows {
+        let context = || format!("joining the windows of source `{}`", source.name);
+        let mut all: Option<DataFrame> = None;
+        for f in kept {
+            match all.as_mut() {
+                None => all = Some(f),
+                Some(a) => {
+                    a.vstack_mut(&f).at(context)?;
+                }
+            }
+        }
+        all.map(|mut a| {
+            a.rechunk_mut();
+            a
+        })
+    } else {
+        None
+    };
+    let missing = || Error::Invariant {
+        table: source.name.clone(),
+        message: "the source has no window".into(),
+    };
+    let cells = tables
+        .iter()
+        .zip(cells)
+        .filter(|_| !keep_rows)
+        .map(|(t, c)| Ok((t.name.clone(), c.ok_or_else(missing)?)))
+        .collect::<Result<_>>()?;
+    Ok(Processed { books, rows, cells })
 }
 
-fn failures(quarantine: &DataFrame) -> Result<Vec<Failure>> {
+fn count_failures(quarantine: &DataFrame) -> Result<Vec<Failure>> {
     let context = || "counting failures".to_string();
     let counts = quarantine
         .clone()
@@ -250,26 +386,26 @@ fn failures(quarantine: &DataFrame) -> Result<Vec<Failure>> {
 
 /// A run id that depends only on what went in, so that rerunning on the same inputs writes the
 /// same bytes (reproducible outputs, idempotent schedules).
-fn run_id(plan: &Plan, books: &[SourceBooks]) -> String {
+fn run_id(plan: &Plan, scanned: &[Vec<FileInfo>]) -> String {
     let mut text = format!("{}\n{}\n", crate::VERSION, plan.sha256);
-    for b in books {
-        for f in &b.files {
-            text.push_str(&format!("{}:{}\n", b.name, f.sha256));
+    for (s, files) in plan.sources.iter().zip(scanned) {
+        for f in files {
+            text.push_str(&format!("{}:{}\n", s.name, f.sha256));
         }
     }
     crate::sha256_hex(text.as_bytes())[..16].to_string()
 }
 
-fn provenance(plan: &Plan, run_id: &str, books: &[SourceBooks]) -> Result<Provenance> {
+fn provenance(plan: &Plan, run_id: &str, scanned: &[Vec<FileInfo>]) -> Result<Provenance> {
     let mut sources = Vec::new();
-    for (b, s) in books.iter().zip(&plan.sources) {
+    for (files, s) in scanned.iter().zip(&plan.sources) {
         let schema_bytes = std::fs::read(&s.schema.path).map_err(|source| Error::Read {
             file: s.schema.path.clone(),
             source,
         })?;
-        for f in &b.files {
+        for f in files {
             sources.push(serde_json::json!({
-                "source": b.name,
+                "source": s.name,
                 "file": f.path.file_name().map(|n| n.to_string_lossy().into_owned()),
                 "sha256": f.sha256,
                 "schema": s.schema.path.file_name().map(|n| n.to_string_lossy().into_owned()),
@@ -286,36 +422,25 @@ fn provenance(plan: &Plan, run_id: &str, books: &[SourceBooks]) -> Result<Proven
     })
 }
 
-fn all_quarantine(processed: &[Processed]) -> Result<DataFrame> {
-    let frames: Vec<LazyFrame> = processed
-        .iter()
-        .map(|p| p.quarantine.clone().lazy())
-        .collect();
-    concat(frames, UnionArgs::default())
-        .and_then(|lf| lf.collect())
-        .at(|| "joining the quarantines".into())
-}
-
-fn write_quarantine(
-    root: &Path,
-    quarantine: &DataFrame,
-    prov: &Provenance,
-) -> Result<Vec<Written>> {
+/// Copy the run's quarantine into `root/quarantine/`.
+fn write_quarantine(root: &Path, quarantine: &quarantine::Closed) -> Result<Vec<Written>> {
     let dir = root.join("quarantine");
     std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
         path: dir.clone(),
         source,
     })?;
-    let mut q = quarantine.clone();
-    Ok(vec![
-        publish::write_parquet(
-            root,
-            &dir.join("quarantine.parquet"),
-            &mut q,
-            prov.key_values("quarantine"),
-        )?,
-        publish::write_csv(root, &dir.join("quarantine.csv"), quarantine)?,
-    ])
+    quarantine
+        .files()
+        .iter()
+        .map(|from| {
+            let to = dir.join(from.file_name().expect("a file name"));
+            std::fs::copy(from, &to).map_err(|source| Error::Write {
+                path: to.clone(),
+                source,
+            })?;
+            publish::describe(root, &to, quarantine.rows)
+        })
+        .collect()
 }
 
 fn quarantine_resource(file: &Written) -> serde_json::Value {
@@ -489,27 +614,56 @@ struct Session {
     clock: Instant,
     timings: Timings,
     processed: Vec<Processed>,
+    quarantine: quarantine::Closed,
     prov: Provenance,
     manifest: Manifest,
 }
 
-fn read_sources(plan: &Plan, opts: RunOptions, command: &str) -> Result<Session> {
+/// Where a run keeps its scratch files (repeated keys, the quarantine as it is found): beside
+/// the output, on the same disk, removed when the run ends.
+fn scratch_for(target: &Path) -> PathBuf {
+    target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+fn read_sources(
+    plan: &Plan,
+    opts: RunOptions,
+    command: &str,
+    scratch: &Path,
+    keep_quarantine: bool,
+) -> Result<Session> {
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let clock = Instant::now();
     let mut timings = Timings::default();
+    // Checksums first: the run id and the provenance written into every file depend on them.
+    let scanned: Vec<Vec<FileInfo>> = timings.time("scan", || {
+        plan.sources.iter().map(ingest::scan).collect::<Result<_>>()
+    })?;
+    let run_id = run_id(plan, &scanned);
+    let prov = provenance(plan, &run_id, &scanned)?;
+    let mut sink = quarantine::Sink::new(scratch, prov.key_values("quarantine"), keep_quarantine)?;
     let processed: Vec<Processed> = plan
         .sources
         .iter()
-        .map(|s| process(s, opts, &mut timings))
+        .zip(scanned)
+        .map(|(s, files)| {
+            let tables: Vec<&TablePlan> =
+                plan.tables.iter().filter(|t| t.source == s.name).collect();
+            process(&tables, s, files, scratch, opts, &mut timings, &mut sink)
+        })
         .collect::<Result<_>>()?;
+    let quarantine = sink.finish()?;
     let books: Vec<SourceBooks> = processed.iter().map(|p| p.books.clone()).collect();
-    let run_id = run_id(plan, &books);
-    let prov = provenance(plan, &run_id, &books)?;
     let manifest = manifest(plan, command, &run_id, &started, books);
     Ok(Session {
         clock,
         timings,
         processed,
+        quarantine,
         prov,
         manifest,
     })
@@ -517,38 +671,58 @@ fn read_sources(plan: &Plan, opts: RunOptions, command: &str) -> Result<Session>
 
 /// `marsad run`: every stage, then publish each output atomically.
 pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
+    let scratch = plan
+        .outputs
+        .first()
+        .map(|o| scratch_for(&o.dir))
+        .unwrap_or_else(|| PathBuf::from("."));
     let Session {
         clock,
         mut timings,
         processed,
+        quarantine,
         prov,
         mut manifest,
-    } = read_sources(plan, opts, "run")?;
+    } = read_sources(plan, opts, "run", &scratch, false)?;
     let run_id = manifest.run_id.clone();
 
     let mut computed: Vec<(&crate::spec::TablePlan, DataFrame)> = Vec::new();
     let mut designs: std::collections::HashMap<String, crate::survey::Design> =
         std::collections::HashMap::new();
     for t in &plan.tables {
-        let source = plan
+        let processed_source = plan
             .sources
             .iter()
             .position(|s| s.name == t.source)
-            .map(|i| &processed[i].frame)
+            .map(|i| &processed[i])
             .ok_or_else(|| Error::Invariant {
                 table: t.name.clone(),
                 message: "its source was not processed".into(),
             })?;
-        let df = match plan.source(&t.source).and_then(|s| s.design.as_ref()) {
-            Some(design_plan) => {
+        let df = match (
+            plan.source(&t.source).and_then(|s| s.design.as_ref()),
+            &processed_source.rows,
+        ) {
+            (Some(design_plan), Some(rows)) => {
                 if !designs.contains_key(&t.source) {
-                    let d = tabulate::survey::design_of(source, design_plan, &t.source)?;
+                    let d = tabulate::survey::design_of(rows, design_plan, &t.source)?;
                     designs.insert(t.source.clone(), d);
                 }
                 let design = &designs[&t.source];
-                timings.time("tabulate", || tabulate::survey::estimate(source, t, design))?
+                timings.time("tabulate", || tabulate::survey::estimate(rows, t, design))?
             }
-            None => timings.time("tabulate", || tabulate(source, t))?,
+            _ => {
+                let cells = processed_source
+                    .cells
+                    .iter()
+                    .find(|(name, _)| *name == t.name)
+                    .map(|(_, c)| c.clone())
+                    .ok_or_else(|| Error::Invariant {
+                        table: t.name.clone(),
+                        message: "its cells were not computed".into(),
+                    })?;
+                timings.time("tabulate", || tabulate::from_cells(cells, t))?
+            }
         };
         info!(table = %t.name, rows = df.height(), "tabulated");
         manifest.tables.push(TableBooks {
@@ -584,7 +758,6 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
         "published"
     }
     .into();
-    let quarantine = all_quarantine(&processed)?;
     let publish_start = Instant::now();
     let mut committed = Vec::new();
     for output in &plan.outputs {
@@ -603,7 +776,7 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
         let restricted_dir = publish::sibling(staging.target(), "restricted");
         let mut closed = None;
         if over.is_some() {
-            let q = write_quarantine(&staging.dir, &quarantine, &prov)?;
+            let q = write_quarantine(&staging.dir, &quarantine)?;
             resources.push(quarantine_resource(&q[0]));
             files.extend(q);
         } else {
@@ -620,7 +793,7 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
                 &prov,
             )?;
             if output.quarantine {
-                let q = write_quarantine(&closed_staging.dir, &quarantine, &prov)?;
+                let q = write_quarantine(&closed_staging.dir, &quarantine)?;
                 described.push(quarantine_resource(&q[0]));
                 written.extend(q);
             }
@@ -685,10 +858,10 @@ pub fn validate_only(plan: &Plan, dir: &Path, opts: RunOptions) -> Result<Manife
     let Session {
         clock,
         timings,
-        processed,
-        prov,
+        quarantine,
         mut manifest,
-    } = read_sources(plan, opts, "validate")?;
+        ..
+    } = read_sources(plan, opts, "validate", &scratch_for(dir), false)?;
     let over = first_over_limit(plan, &manifest.sources).cloned();
     manifest.status = if over.is_some() {
         "rejected"
@@ -698,7 +871,7 @@ pub fn validate_only(plan: &Plan, dir: &Path, opts: RunOptions) -> Result<Manife
     .into();
 
     let staging = Staging::new(dir, &manifest.run_id)?;
-    let files = write_quarantine(&staging.dir, &all_quarantine(&processed)?, &prov)?;
+    let files = write_quarantine(&staging.dir, &quarantine)?;
     manifest.timings_ms = timings.0;
     manifest
         .timings_ms
@@ -760,8 +933,27 @@ pub fn check_file(
         });
     }
     let mut timings = Timings::default();
-    let processed = process(&source, RunOptions::default(), &mut timings)?;
-    let q = &processed.quarantine;
+    let prov = Provenance {
+        pipeline: "validate".into(),
+        pipeline_sha256: String::new(),
+        run_id: String::new(),
+        marsad_version: crate::VERSION.to_string(),
+        sources: serde_json::Value::Null,
+    };
+    let scratch = output.map_or_else(std::env::temp_dir, scratch_for);
+    let mut sink = quarantine::Sink::new(&scratch, prov.key_values("quarantine"), true)?;
+    let files = ingest::scan(&source)?;
+    let processed = process(
+        &[],
+        &source,
+        files,
+        &scratch,
+        RunOptions::default(),
+        &mut timings,
+        &mut sink,
+    )?;
+    let closed = sink.finish()?;
+    let q = &closed.frame()?;
     let context = || "listing rejections".to_string();
     let text = |c: &str| -> Result<Vec<String>> {
         let col = q
@@ -795,15 +987,8 @@ pub fn check_file(
         })
         .collect();
     if let Some(dir) = output {
-        let prov = Provenance {
-            pipeline: "validate".into(),
-            pipeline_sha256: String::new(),
-            run_id: String::new(),
-            marsad_version: crate::VERSION.to_string(),
-            sources: serde_json::Value::Null,
-        };
         let staging = Staging::new(dir, "validate")?;
-        write_quarantine(&staging.dir, q, &prov)?;
+        write_quarantine(&staging.dir, &closed)?;
         staging.commit()?;
     }
     Ok(FileCheck {

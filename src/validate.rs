@@ -4,9 +4,12 @@
 //! (few) failing rows are then turned into quarantine entries, one per broken rule, so that a
 //! ministry learns everything that is wrong with a row at once, not one error per round trip.
 
+use std::collections::HashSet;
+use std::path::Path;
+
 use polars::prelude::*;
 
-use crate::error::{EngineContext, Result};
+use crate::error::{EngineContext, Error, Result};
 use crate::quarantine::{Quarantine, FILE, LINE, ROW};
 use crate::schema::{bound_value, Bound, Field, FieldType};
 use crate::spec::SourcePlan;
@@ -27,29 +30,48 @@ fn string_list(values: &[String]) -> Expr {
     lit(Series::new(PlSmallStr::EMPTY, values)).implode(false)
 }
 
-/// The typed values that survive validation, with the hidden row columns.
+/// A field as read: whether the raw text is a missing value, the text with missing values
+/// nulled, the typed value, and the message given when the text is not of the field's type.
+fn read_field(field: &Field, source: &SourcePlan) -> (Expr, Expr, Expr, String) {
+    let mut missing: Vec<String> = source.schema.missing_values.clone();
+    missing.extend(source.dialect.null_markers.iter().cloned());
+    let raw = col(field.name.as_str());
+    let is_missing = raw
+        .clone()
+        .is_null()
+        .or(raw.clone().is_in(string_list(&missing), false));
+    let value = when(is_missing.clone())
+        .then(lit(NULL).cast(DataType::String))
+        .otherwise(raw);
+    let (typed, message) = type_field(field, value.clone(), source.dialect.decimal_comma);
+    (is_missing, value, typed, message)
+}
+
+/// The typed values that survive validation, with the hidden row columns. `unique` and
+/// `primaryKey` are whole-source rules: `repeats` (found over every window of the source
+/// before validation starts) says which rows break them.
 pub fn validate(
     frame: DataFrame,
     source: &SourcePlan,
     quarantine: &mut Quarantine,
+    repeats: &Repeats,
 ) -> Result<DataFrame> {
     let schema = &source.schema;
-    let mut missing: Vec<String> = schema.missing_values.clone();
-    missing.extend(source.dialect.null_markers.iter().cloned());
+    let keys = key_sets(schema);
+    let mut frame = frame;
+    for (i, _) in keys.iter().enumerate() {
+        let flags = repeats
+            .flags(i, &frame)
+            .at(|| format!("validating source `{}`", source.name))?;
+        frame
+            .with_column(flags.with_name(repeat_name(i).into()).into_column())
+            .at(|| format!("validating source `{}`", source.name))?;
+    }
 
     let mut typed = Vec::new();
     let mut rules = Vec::new();
     for field in &schema.fields {
-        let raw = col(field.name.as_str());
-        let is_missing = raw
-            .clone()
-            .is_null()
-            .or(raw.clone().is_in(string_list(&missing), false));
-        let value = when(is_missing.clone())
-            .then(lit(NULL).cast(DataType::String))
-            .otherwise(raw.clone());
-        let (typed_expr, type_message) =
-            type_field(field, value.clone(), source.dialect.decimal_comma);
+        let (is_missing, value, typed_expr, type_message) = read_field(field, source);
         typed.push(typed_expr.alias(typed_name(&field.name)));
         let t = col(typed_name(&field.name));
         let required = field.constraints.required || schema.primary_key.contains(&field.name);
@@ -70,19 +92,24 @@ pub fn validate(
             });
         }
         rules.extend(constraint_rules(field, &schema.path, value, t)?);
+        if field.constraints.unique {
+            let set = keys
+                .iter()
+                .position(|k| k.len() == 1 && k[0] == field.name)
+                .expect("a unique field is a key set");
+            rules.push(Rule {
+                column: field.name.clone(),
+                rule: "unique",
+                message: "the value repeats another row's; every occurrence is rejected".into(),
+                fails: col(repeat_name(set)),
+            });
+        }
     }
     if !schema.primary_key.is_empty() {
-        let keys: Vec<Expr> = schema
-            .primary_key
+        let set = keys
             .iter()
-            .map(|k| col(typed_name(k)))
-            .collect();
-        let any_null = keys
-            .iter()
-            .cloned()
-            .map(|k| k.is_null())
-            .reduce(|a, b| a.or(b))
-            .unwrap_or(lit(false));
+            .position(|k| *k == schema.primary_key)
+            .expect("the primary key is a key set");
         rules.push(Rule {
             column: schema.primary_key.join(","),
             rule: "primaryKey",
@@ -90,11 +117,7 @@ pub fn validate(
                 "the primary key ({}) repeats another row's",
                 schema.primary_key.join(", ")
             ),
-            fails: len()
-                .over(keys)
-                .at(|| "primary key".into())?
-                .gt(lit(1))
-                .and(any_null.not()),
+            fails: col(repeat_name(set)),
         });
     }
 
@@ -352,20 +375,208 @@ fn constraint_rules(
             fails: typed.clone().is_not_null().and(fails),
         });
     }
-    if c.unique {
-        rules.push(Rule {
-            column: name.clone(),
-            rule: "unique",
-            message: "the value repeats another row's; every occurrence is rejected".into(),
-            fails: typed.clone().is_not_null().and(
-                len()
-                    .over([typed.clone()])
-                    .at(|| format!("unique values of `{}`", field.name))?
-                    .gt(lit(1)),
-            ),
-        });
-    }
     Ok(rules)
+}
+
+fn repeat_name(set: usize) -> String {
+    format!("__repeat__{set}")
+}
+
+/// The column sets whose values must not repeat: each `unique` field, and the primary key.
+pub fn key_sets(schema: &crate::schema::TableSchema) -> Vec<Vec<String>> {
+    let mut sets: Vec<Vec<String>> = schema
+        .fields
+        .iter()
+        .filter(|f| f.constraints.unique)
+        .map(|f| vec![f.name.clone()])
+        .collect();
+    if !schema.primary_key.is_empty() && !sets.contains(&schema.primary_key) {
+        sets.push(schema.primary_key.clone());
+    }
+    sets
+}
+
+/// Rows, by file and line, whose key repeats another row's, for each of `key_sets`.
+#[derive(Debug, Default)]
+pub struct Repeats {
+    sets: Vec<HashSet<(u32, u64)>>,
+}
+
+impl Repeats {
+    /// Rows of `frame` in key set `set`.
+    fn flags(&self, set: usize, frame: &DataFrame) -> PolarsResult<Series> {
+        let rows = self.sets.get(set).filter(|s| !s.is_empty());
+        let Some(rows) = rows else {
+            return Ok(
+                BooleanChunked::full(PlSmallStr::EMPTY, false, frame.height()).into_series(),
+            );
+        };
+        let files = frame.column(FILE)?.u32()?;
+        let lines = frame.column(LINE)?.u64()?;
+        Ok(files
+            .into_no_null_iter()
+            .zip(lines.into_no_null_iter())
+            .map(|k| rows.contains(&k))
+            .collect::<BooleanChunked>()
+            .into_series())
+    }
+
+    pub fn rows(&self) -> usize {
+        self.sets.iter().map(|s| s.len()).sum()
+    }
+}
+
+/// Finds repeated keys over a whole source, window by window, in bounded memory: every complete
+/// key is written with its file and line to one of several bucket files by its hash, then each
+/// bucket is sorted on its own. Only the rows whose key repeats are kept.
+pub struct RepeatFinder {
+    sets: Vec<Vec<String>>,
+    typed: Vec<Expr>,
+    dir: tempfile::TempDir,
+    buckets: Vec<std::io::BufWriter<std::fs::File>>,
+}
+
+impl RepeatFinder {
+    /// `None` when the schema has no `unique` field and no primary key.
+    pub fn new(source: &SourcePlan, scratch: &Path, bytes: u64) -> Result<Option<RepeatFinder>> {
+        let sets = key_sets(&source.schema);
+        if sets.is_empty() {
+            return Ok(None);
+        }
+        let write_error = |e: std::io::Error| Error::Write {
+            path: scratch.to_path_buf(),
+            source: e,
+        };
+        std::fs::create_dir_all(scratch).map_err(write_error)?;
+        let dir = tempfile::Builder::new()
+            .prefix(".marsad-keys-")
+            .tempdir_in(scratch)
+            .map_err(write_error)?;
+        // about 4 MiB of input per bucket, so that sorting one bucket takes little memory
+        let n = (bytes / (4 << 20)).clamp(1, 1024) as usize;
+        let buckets = (0..n)
+            .map(|i| {
+                std::fs::File::create(dir.path().join(format!("{i}.keys")))
+                    .map(|f| std::io::BufWriter::with_capacity(16 << 10, f))
+                    .map_err(write_error)
+            })
+            .collect::<Result<_>>()?;
+        let mut fields: Vec<&String> = sets.iter().flatten().collect();
+        fields.sort();
+        fields.dedup();
+        let mut typed = vec![col(FILE), col(LINE)];
+        for name in fields {
+            let field = source.schema.field(name).expect("a key is a schema field");
+            let (_, _, t, _) = read_field(field, source);
+            typed.push(t.cast(DataType::String).alias(name.as_str()));
+        }
+        Ok(Some(RepeatFinder {
+            sets,
+            typed,
+            dir,
+            buckets,
+        }))
+    }
+
+    /// The key columns (raw text, with `__file` and `__line`) that `add` needs.
+    pub fn columns(&self) -> Vec<String> {
+        let mut fields: Vec<String> = self.sets.iter().flatten().cloned().collect();
+        fields.sort();
+        fields.dedup();
+        fields
+    }
+
+    pub fn add(&mut self, frame: DataFrame) -> Result<()> {
+        use std::hash::{Hash, Hasher};
+        use std::io::Write;
+        let context = || "looking for repeated keys".to_string();
+        let typed = frame
+            .lazy()
+            .select(self.typed.clone())
+            .collect()
+            .at(context)?;
+        let files = typed.column(FILE).at(context)?.u32().at(context)?;
+        let lines = typed.column(LINE).at(context)?.u64().at(context)?;
+        let n = self.buckets.len() as u64;
+        let mut key = Vec::new();
+        for (s, set) in self.sets.iter().enumerate() {
+            let parts: Vec<&StringChunked> = set
+                .iter()
+                .map(|c| typed.column(c).and_then(|c| c.str()))
+                .collect::<PolarsResult<_>>()
+                .at(context)?;
+            'rows: for i in 0..typed.height() {
+                key.clear();
+                for p in &parts {
+                    let Some(v) = p.get(i) else { continue 'rows };
+                    key.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    key.extend_from_slice(v.as_bytes());
+                }
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (s, &key).hash(&mut h);
+                let w = &mut self.buckets[(h.finish() % n) as usize];
+                let entry = [
+                    &(s as u32).to_le_bytes()[..],
+                    &files.get(i).unwrap_or(0).to_le_bytes(),
+                    &lines.get(i).unwrap_or(0).to_le_bytes(),
+                    &(key.len() as u32).to_le_bytes(),
+                    &key,
+                ]
+                .concat();
+                w.write_all(&entry).map_err(|e| Error::Write {
+                    path: self.dir.path().to_path_buf(),
+                    source: e,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<Repeats> {
+        use std::io::Write;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |e: std::io::Error| Error::Write { path, source: e }
+        };
+        let mut sets = vec![HashSet::new(); self.sets.len()];
+        for (i, mut w) in self.buckets.into_iter().enumerate() {
+            w.flush().map_err(io(self.dir.path()))?;
+            drop(w);
+            let path = self.dir.path().join(format!("{i}.keys"));
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            let mut entries: Vec<(u32, &[u8], u32, u64)> = Vec::new();
+            let mut at = 0;
+            let u32_at = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+            while at < bytes.len() {
+                let set = u32_at(&bytes, at);
+                let file = u32_at(&bytes, at + 4);
+                let line = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap());
+                let len = u32_at(&bytes, at + 16) as usize;
+                entries.push((set, &bytes[at + 20..at + 20 + len], file, line));
+                at += 20 + len;
+            }
+            entries.sort_unstable();
+            for run in entries.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+                if run.len() > 1 {
+                    sets[run[0].0 as usize].extend(run.iter().map(|e| (e.2, e.3)));
+                }
+            }
+        }
+        Ok(Repeats { sets })
+    }
+}
+
+/// Repeats within one frame (for a whole source held in memory, and tests).
+pub fn repeats_in(frame: &DataFrame, source: &SourcePlan) -> Result<Repeats> {
+    let scratch = std::env::temp_dir();
+    match RepeatFinder::new(source, &scratch, 0)? {
+        None => Ok(Repeats::default()),
+        Some(mut finder) => {
+            finder.add(frame.clone())?;
+            finder.finish()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -443,7 +654,8 @@ mod tests {
             ("r", vec!["Nord", "Sud", "Est", "Nord", "Sud"]),
         ]);
         let mut q = Quarantine::new("t", vec!["f.csv".into()]);
-        let valid = validate(df, &src, &mut q).unwrap();
+        let repeats = repeats_in(&df, &src).unwrap();
+        let valid = validate(df, &src, &mut q, &repeats).unwrap();
         assert_eq!(valid.height(), 2);
         let w = valid.column("w").unwrap().f64().unwrap();
         assert_eq!(w.get(0), Some(1.5));

@@ -171,11 +171,22 @@ pub fn write_csv(root: &Path, path: &Path, df: &DataFrame) -> Result<Written> {
     let file = File::create(path).map_err(write_error(path))?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
     let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    let csv_error = |e: csv::Error| Error::Write {
+    w.write_record(&names).map_err(csv_error(path))?;
+    csv_rows(&mut w, df, path)?;
+    w.flush().map_err(write_error(path))?;
+    drop(w);
+    describe(root, path, df.height() as u64)
+}
+
+fn csv_error(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
+    move |e| Error::Write {
         path: path.to_path_buf(),
         source: std::io::Error::other(e),
-    };
-    w.write_record(&names).map_err(csv_error)?;
+    }
+}
+
+/// Append a frame's rows as text, each cell neutralized for spreadsheets.
+pub fn csv_rows<W: Write>(w: &mut csv::Writer<W>, df: &DataFrame, path: &Path) -> Result<()> {
     let columns: Vec<Column> = df
         .columns()
         .iter()
@@ -193,11 +204,9 @@ pub fn write_csv(root: &Path, path: &Path, df: &DataFrame) -> Result<Written> {
                 .iter()
                 .map(|s| neutralize(s.get(i).unwrap_or("")).into_owned()),
         )
-        .map_err(csv_error)?;
+        .map_err(csv_error(path))?;
     }
-    w.flush().map_err(write_error(path))?;
-    drop(w);
-    describe(root, path, df.height() as u64)
+    Ok(())
 }
 
 pub fn write_text(root: &Path, path: &Path, text: &str) -> Result<Written> {

@@ -132,29 +132,34 @@ fn aggregate(lf: LazyFrame, keys: &[String], aggs: &[Expr]) -> LazyFrame {
 }
 
 pub fn tabulate(frame: &DataFrame, table: &TablePlan) -> Result<DataFrame> {
+    from_cells(cells(frame, table)?, table)
+}
+
+/// The finest cells of a table (every dimension, no totals) over some rows: what a window of a
+/// source contributes. Cells of several windows add up with `merge_cells`, exactly, because
+/// every measure (count, sum, weighted count, the contributors and the largest contributions)
+/// combines from partial results.
+pub fn cells(frame: &DataFrame, table: &TablePlan) -> Result<DataFrame> {
     let context = || format!("tabulating `{}`", table.name);
     let mut lf = frame.clone().lazy();
     if let Some(filter) = &table.filter {
         lf = lf.filter(filter.clone());
     }
     // Dimensions are published as codes; a missing value is "unknown", never a silent gap.
-    // Aggregate once to the finest cells (every dimension); all totals are then sums of those
-    // few thousand cells rather than new passes over millions of rows. Exact, because every
-    // measure (count, sum, weighted count) adds up.
     let dims: Vec<Expr> = table
         .dimensions
         .iter()
         .map(|d| col(d.as_str()).cast(DataType::String).fill_null(lit("_U")))
         .collect();
-    // Sorted, so that the totals add the same floating-point numbers in the same order on every
-    // run (reruns write the same bytes).
-    let sorted: Vec<Expr> = table.dimensions.iter().map(|d| col(d.as_str())).collect();
-    let base = lf
-        .group_by(dims)
+    lf.group_by(dims)
         .agg(aggregations(table))
-        .sort_by_exprs(sorted, SortMultipleOptions::default())
         .collect()
-        .at(context)?;
+        .at(context)
+}
+
+/// Aggregations that combine cells of the same coordinates (from different windows, or into
+/// totals).
+fn over_cells(table: &TablePlan) -> Vec<Expr> {
     let mut aggs: Vec<Expr> = table
         .measures
         .iter()
@@ -165,6 +170,42 @@ pub fn tabulate(frame: &DataFrame, table: &TablePlan) -> Result<DataFrame> {
             .into_iter()
             .map(|(n, _, over_cells)| over_cells.alias(n.as_str())),
     );
+    aggs
+}
+
+/// Add up the cells of several windows.
+pub fn merge_cells(parts: Vec<DataFrame>, table: &TablePlan) -> Result<DataFrame> {
+    let context = || format!("adding up the cells of `{}`", table.name);
+    let mut parts = parts;
+    if parts.len() == 1 {
+        return Ok(parts.pop().expect("one part"));
+    }
+    let frames: Vec<LazyFrame> = parts.into_iter().map(|p| p.lazy()).collect();
+    let keys: Vec<Expr> = table.dimensions.iter().map(|d| col(d.as_str())).collect();
+    let lf = concat(frames, UnionArgs::default()).at(context)?;
+    let merged = if keys.is_empty() {
+        lf.select(over_cells(table))
+    } else {
+        // stable, so that partial sums are added in window order on every run
+        lf.group_by_stable(keys).agg(over_cells(table))
+    };
+    merged.collect().at(context)
+}
+
+/// A table with its totals, from its finest cells.
+pub fn from_cells(cells: DataFrame, table: &TablePlan) -> Result<DataFrame> {
+    let context = || format!("tabulating `{}`", table.name);
+    // Aggregate once to the finest cells (every dimension); all totals are then sums of those
+    // few thousand cells rather than new passes over millions of rows. Sorted, so that the
+    // totals add the same floating-point numbers in the same order on every run (reruns write
+    // the same bytes).
+    let sorted: Vec<Expr> = table.dimensions.iter().map(|d| col(d.as_str())).collect();
+    let base = cells
+        .lazy()
+        .sort_by_exprs(sorted, SortMultipleOptions::default())
+        .collect()
+        .at(context)?;
+    let aggs = over_cells(table);
     let others: Vec<String> = table
         .dimensions
         .iter()
