@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::error::{EngineContext, Error, Result};
+use crate::error::{Error, Result};
 use crate::quarantine::{Rejection, FILE, LINE, ROW};
 use crate::spec::{Dialect, Encoding, SourcePlan};
 
@@ -30,14 +30,12 @@ pub struct FileInfo {
 }
 
 /// A stretch of a source's records, parsed and numbered: raw text columns named after the
-/// schema fields, with `__row` (global, in file order), `__line` and `__file`. Windows are read
+/// schema fields, with `__row` (numbered from 0 in the window), `__line` and `__file`. Windows are read
 /// one after another so that memory holds one window, whatever the size of the file.
 pub struct Window {
     pub frame: DataFrame,
     /// Rows whose structure is broken (blank, wrong number of fields, unclosed quote).
     pub rejected: Vec<Rejection>,
-    /// The row number of the window's first record.
-    pub first_row: u64,
     /// Records in the window, rejected ones included.
     pub records: u64,
     /// Time spent reading, decoding and parsing the window.
@@ -209,13 +207,13 @@ fn last_record_end(bytes: &[u8], quote: u8) -> Option<usize> {
 }
 
 /// Text of a window in the file's encoding (found by `scan`).
-fn window_text<'a>(bytes: &'a [u8], encoding: &str) -> std::borrow::Cow<'a, str> {
+fn window_text(bytes: Vec<u8>, encoding: &str) -> String {
     if encoding == "utf-8" {
         // `scan` has checked every byte, and windows end after a newline, never inside a
         // character; the lossy reading is only a guard against a file changed since.
-        String::from_utf8_lossy(bytes)
+        String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     } else {
-        std::borrow::Cow::Owned(decode_1252(bytes))
+        decode_1252(&bytes)
     }
 }
 
@@ -239,22 +237,40 @@ pub fn progress_bar(source: &SourcePlan, progress: bool) -> ProgressBar {
     bar
 }
 
-/// Read every file of a source, window by window, handing each window to `each`: only the
-/// columns in `fields` (schema field names) are built. Returns the number of records, and sets
-/// each file's row count. Row numbers are global across the source's files, in file order, so
-/// that reruns number the same row the same way.
-pub fn read_windows(
+/// A window's text, cut at a record boundary and decoded, not yet parsed.
+struct RawWindow {
+    file_index: u32,
+    text: String,
+    data_start: usize,
+    lines_before: u64,
+    /// The window ends the file (an unclosed quote there swallowed the rest of the file).
+    last: bool,
+    started: std::time::Instant,
+}
+
+/// How many windows are parsed and processed at the same time: one per thread, at most four,
+/// so that memory stays bounded on a large server (each window then uses the threads left).
+fn windows_at_once() -> usize {
+    rayon::current_num_threads().clamp(1, 4)
+}
+
+/// Read every file of a source window by window; only the columns in `fields` (schema field
+/// names) are built. `work` runs on several windows at once; `merge` receives the results one
+/// by one in file order. Returns the number of records and sets each file's row count.
+pub fn read_windows<T: Send>(
     source: &SourcePlan,
     files: &mut [FileInfo],
     fields: &[String],
     bar: &ProgressBar,
-    mut each: impl FnMut(Window) -> Result<()>,
+    work: impl Fn(Window) -> Result<T> + Sync,
+    mut merge: impl FnMut(T) -> Result<()>,
 ) -> Result<u64> {
     let chunk = chunk_bytes();
     let window = chunk.saturating_mul(CHUNKS_PER_WINDOW);
     let dialect = &source.dialect;
     let all_fields: Vec<String> = source.schema.field_names().map(String::from).collect();
-    let mut next_row = 0u64;
+    let at_once = windows_at_once();
+    let mut rows_in = 0u64;
     for (file_index, info) in files.iter_mut().enumerate() {
         let path = info.path.clone();
         let input_error = |line: u64, message: String| Error::Input {
@@ -265,57 +281,74 @@ pub fn read_windows(
         let mut file = std::fs::File::open(&path).map_err(read_error(&path))?;
         let mut buf: Vec<u8> = Vec::with_capacity(window + chunk);
         let mut lines_before = 0u64;
-        let mut first = true;
         let mut layout: Option<(Vec<usize>, usize)> = None;
-        let file_rows_start = next_row;
-        loop {
-            let started = std::time::Instant::now();
-            // Read until the buffer holds a whole record past the window size (or the file ends).
-            let mut target = window.max(buf.len() + chunk);
-            let (more, cut) = loop {
-                let more = fill(&mut file, &mut buf, target, &path)?;
-                let cut = if more {
-                    last_record_end(&buf, dialect.quote)
-                } else {
-                    Some(buf.len())
+        let mut file_rows = 0u64;
+        let mut more = true;
+        while more {
+            let mut batch = Vec::with_capacity(at_once);
+            while more && batch.len() < at_once {
+                let started = std::time::Instant::now();
+                let first = layout.is_none();
+                // Read until the buffer holds a whole record past the window size (or the file
+                // ends).
+                let mut target = window.max(buf.len() + chunk);
+                let cut = loop {
+                    more = fill(&mut file, &mut buf, target, &path)?;
+                    let cut = if more {
+                        last_record_end(&buf, dialect.quote)
+                    } else {
+                        Some(buf.len())
+                    };
+                    // the first window must hold the lines to skip and the header
+                    let enough =
+                        |c: usize| !first || newlines(&buf[..c]) > dialect.skip_lines as u64;
+                    match cut {
+                        Some(c) if !more || enough(c) => break c,
+                        _ => target = target.saturating_mul(2),
+                    }
                 };
-                // the first window must hold the lines to skip and the header
-                let enough = |c: usize| !first || newlines(&buf[..c]) > dialect.skip_lines as u64;
-                match cut {
-                    Some(c) if !more || enough(c) => break (more, c),
-                    _ => target = target.saturating_mul(2),
+                let rest = buf.split_off(cut);
+                let mut bytes = std::mem::replace(&mut buf, rest);
+                bar.inc(bytes.len() as u64);
+                let newlines_in = newlines(&bytes);
+                if first && bytes.starts_with(BOM) {
+                    bytes.drain(..BOM.len());
                 }
-            };
-            let mut skip = 0;
-            if first && buf.starts_with(BOM) {
-                skip = BOM.len();
-            }
-            let text = window_text(&buf[skip..cut], info.encoding);
-            let mut data_start = 0;
-            if first {
-                let start = skip_lines(&text, dialect.skip_lines).ok_or_else(|| {
-                    input_error(
-                        1,
-                        format!(
-                            "the file has fewer than the {} lines that skip_lines says precede the header",
-                            dialect.skip_lines
-                        ),
-                    )
-                })?;
-                let body = &text[start..];
-                if body.trim().is_empty() && !more {
-                    return Err(input_error(
-                        dialect.skip_lines as u64 + 1,
-                        "the file is empty: there is no header and no row\n  hint: check that the export finished, or that skip_lines is right".into(),
-                    ));
+                let text = window_text(bytes, info.encoding);
+                let mut data_start = 0;
+                if first {
+                    let start = skip_lines(&text, dialect.skip_lines).ok_or_else(|| {
+                        input_error(
+                            1,
+                            format!(
+                                "the file has fewer than the {} lines that skip_lines says precede the header",
+                                dialect.skip_lines
+                            ),
+                        )
+                    })?;
+                    let body = &text[start..];
+                    if body.trim().is_empty() && !more {
+                        return Err(input_error(
+                            dialect.skip_lines as u64 + 1,
+                            "the file is empty: there is no header and no row\n  hint: check that the export finished, or that skip_lines is right".into(),
+                        ));
+                    }
+                    let (order, width, header_end) =
+                        read_header(&path, source, body, &all_fields, dialect.skip_lines as u64)?;
+                    data_start = start + header_end;
+                    layout = Some((order, width));
                 }
-                let (order, width, header_end) =
-                    read_header(&path, source, body, &all_fields, dialect.skip_lines as u64)?;
-                data_start = start + header_end;
-                layout = Some((order, width));
-                first = false;
+                batch.push(RawWindow {
+                    file_index: file_index as u32,
+                    text,
+                    data_start,
+                    lines_before,
+                    last: !more,
+                    started,
+                });
+                lines_before += newlines_in;
             }
-            let (order, width) = layout.as_ref().expect("set on the first window");
+            let (order, width) = layout.as_ref().expect("set by the first window");
             let order: Vec<usize> = fields
                 .iter()
                 .map(|f| {
@@ -326,78 +359,94 @@ pub fn read_windows(
                     order[i]
                 })
                 .collect();
-            let bytes = text.as_bytes();
-            let bounds = chunk_bounds(bytes, data_start.min(bytes.len()), dialect.quote, chunk);
-            let spans: Vec<(usize, usize, u64, bool)> = bounds
-                .iter()
-                .enumerate()
-                .map(|(i, (from, lines))| {
-                    let to = bounds.get(i + 1).map_or(bytes.len(), |b| b.0);
-                    (*from, to, *lines, !more && i + 1 == bounds.len())
+            let results: Vec<Result<(T, u64)>> = batch
+                .into_par_iter()
+                .map(|raw| {
+                    let w = parse_window(raw, chunk, dialect, &order, *width, fields)
+                        .map_err(|(line, message)| input_error(line, message))?;
+                    let records = w.records;
+                    work(w).map(|t| (t, records))
                 })
                 .collect();
-            let chunks: Vec<Chunk> = spans
-                .par_iter()
-                .map(|&(from, to, lines, last)| {
-                    parse_chunk(
-                        file_index as u32,
-                        &bytes[from..to],
-                        lines_before + lines,
-                        last,
-                        dialect,
-                        &order,
-                        *width,
-                        fields,
-                    )
-                    .map_err(|(line, message)| input_error(line, message))
-                })
-                .collect::<Result<_>>()?;
-            let first_row = next_row;
-            let frame = number_rows(chunks, file_index as u32, &mut next_row)
-                .at(|| format!("reading source `{}`", source.name))?;
-            lines_before += newlines(&buf[..cut]);
-            bar.inc(cut as u64);
-            drop(text);
-            buf.drain(..cut);
-            let (frame, rejected) = frame;
-            each(Window {
-                frame,
-                rejected,
-                first_row,
-                records: next_row - first_row,
-                elapsed: started.elapsed(),
-            })?;
-            if !more {
-                break;
+            for r in results {
+                let (t, records) = r?;
+                file_rows += records;
+                merge(t)?;
             }
         }
-        info.rows = next_row - file_rows_start;
+        info.rows = file_rows;
+        rows_in += file_rows;
     }
-    Ok(next_row)
+    Ok(rows_in)
 }
 
-/// Join a window's chunks into one frame with global row numbers and the file index.
-fn number_rows(
-    chunks: Vec<Chunk>,
-    file_index: u32,
-    next_row: &mut u64,
-) -> PolarsResult<(DataFrame, Vec<Rejection>)> {
+/// Parse a window's records in chunks on several threads, into one frame numbered from 0.
+fn parse_window(
+    raw: RawWindow,
+    chunk: usize,
+    dialect: &Dialect,
+    order: &[usize],
+    width: usize,
+    fields: &[String],
+) -> std::result::Result<Window, (u64, String)> {
+    let bytes = raw.text.as_bytes();
+    let bounds = chunk_bounds(bytes, raw.data_start.min(bytes.len()), dialect.quote, chunk);
+    let spans: Vec<(usize, usize, u64, bool)> = bounds
+        .iter()
+        .enumerate()
+        .map(|(i, (from, lines))| {
+            let to = bounds.get(i + 1).map_or(bytes.len(), |b| b.0);
+            (*from, to, *lines, raw.last && i + 1 == bounds.len())
+        })
+        .collect();
+    let chunks: Vec<Chunk> = spans
+        .par_iter()
+        .map(|&(from, to, lines, last)| {
+            parse_chunk(
+                raw.file_index,
+                &bytes[from..to],
+                raw.lines_before + lines,
+                last,
+                dialect,
+                order,
+                width,
+                fields,
+            )
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let records = chunks.iter().map(|c| c.records).sum();
+    let (frame, rejected) = number_rows(chunks, raw.file_index)
+        .map_err(|e| (raw.lines_before + 1, e.to_string()))?;
+    Ok(Window {
+        frame,
+        rejected,
+        records,
+        elapsed: raw.started.elapsed(),
+    })
+}
+
+/// Join a window's chunks into one frame, rows numbered from 0 in record order, with the file
+/// index.
+fn number_rows(chunks: Vec<Chunk>, file_index: u32) -> PolarsResult<(DataFrame, Vec<Rejection>)> {
     let mut frame: Option<DataFrame> = None;
     let mut rejected = Vec::new();
+    let mut next_row = 0u64;
     for mut chunk in chunks {
-        let offset = *next_row;
+        let offset = next_row;
         for r in &mut chunk.rejected {
             r.row += offset;
         }
         rejected.append(&mut chunk.rejected);
         let mut part = chunk.frame;
-        let rows = part
-            .column(ROW)?
-            .u64()?
-            .apply_values(|r| r + offset)
-            .into_series()
-            .into_column();
-        part.with_column(rows)?;
+        if offset > 0 {
+            let rows = part
+                .column(ROW)?
+                .u64()?
+                .apply_values(|r| r + offset)
+                .into_series()
+                .into_column();
+            part.with_column(rows)?;
+        }
         part.with_column(Column::new(FILE.into(), vec![file_index; part.height()]))?;
         match frame.as_mut() {
             None => frame = Some(part),
@@ -405,7 +454,7 @@ fn number_rows(
                 f.vstack_mut(&part)?;
             }
         }
-        *next_row += chunk.records;
+        next_row += chunk.records;
     }
     let mut frame = frame.expect("a window has at least one chunk");
     frame.rechunk_mut_par();

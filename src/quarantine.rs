@@ -163,111 +163,179 @@ fn empty_frame() -> DataFrame {
     .expect("fixed schema")
 }
 
-/// The quarantine of a run, written to disk window by window as it is found (Parquet and CSV,
-/// in file and line order since windows come in that order), so that a file with millions of
-/// bad rows costs disk, not memory. The files are copied where the run publishes them.
+/// The quarantine of a run, written to a scratch file window by window as it is found (in
+/// file and line order, since windows come in that order), so that a file with millions of bad
+/// rows costs disk, not memory. `finish` turns it into the published Parquet and CSV files.
 pub struct Sink {
     dir: tempfile::TempDir,
-    parquet: polars::io::parquet::write::BatchedWriter<std::fs::File>,
-    csv: csv::Writer<std::io::BufWriter<std::fs::File>>,
-    pending: Vec<DataFrame>,
-    pending_rows: usize,
+    spill: csv::Writer<std::fs::File>,
     rows: u64,
-    /// Kept in memory as well, for `marsad validate --schema`, which lists every error.
-    kept: Option<Vec<DataFrame>>,
 }
+
+/// A point in the sink to come back to when a source has to be read again.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    bytes: u64,
+    rows: u64,
+}
+
+/// A missing value in the scratch file (a NUL character, which no ministry file carries).
+const NULL_MARK: &str = "\u{0}";
 
 /// Rows per Parquet row group of the quarantine.
 const GROUP_ROWS: usize = 128 * 1024;
 
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> crate::error::Error + '_ {
+    move |source| crate::error::Error::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 impl Sink {
-    pub fn new(scratch: &Path, metadata: Vec<(String, String)>, keep: bool) -> Result<Sink> {
-        let write_error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| crate::error::Error::Write { path, source }
-        };
-        std::fs::create_dir_all(scratch).map_err(write_error(scratch))?;
+    pub fn new(scratch: &Path) -> Result<Sink> {
+        std::fs::create_dir_all(scratch).map_err(io_error(scratch))?;
         let dir = tempfile::Builder::new()
             .prefix(".marsad-quarantine-")
             .tempdir_in(scratch)
-            .map_err(write_error(scratch))?;
-        let parquet_path = dir.path().join("quarantine.parquet");
-        let file = std::fs::File::create(&parquet_path).map_err(write_error(&parquet_path))?;
-        let schema = finished_schema();
-        let parquet = ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Zstd(None))
-            .with_statistics(StatisticsOptions::full())
-            .with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata)))
-            .batched(&schema)
-            .at(|| format!("writing {}", parquet_path.display()))?;
-        let csv_path = dir.path().join("quarantine.csv");
-        let file = std::fs::File::create(&csv_path).map_err(write_error(&csv_path))?;
-        let mut csv = csv::Writer::from_writer(std::io::BufWriter::new(file));
-        let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
-        csv.write_record(&names)
-            .map_err(|e| write_error(&csv_path)(std::io::Error::other(e)))?;
+            .map_err(io_error(scratch))?;
+        let path = dir.path().join("spill.csv");
+        let file = std::fs::File::create(&path).map_err(io_error(&path))?;
         Ok(Sink {
+            spill: csv::WriterBuilder::new().has_headers(false).from_writer(file),
             dir,
-            parquet,
-            csv,
-            pending: Vec::new(),
-            pending_rows: 0,
             rows: 0,
-            kept: keep.then(Vec::new),
         })
+    }
+
+    fn spill_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("spill.csv")
     }
 
     /// Append a finished window quarantine (`Quarantine::finish`).
     pub fn write(&mut self, frame: DataFrame) -> Result<()> {
-        if frame.height() == 0 {
-            return Ok(());
-        }
-        let csv_path = self.dir.path().join("quarantine.csv");
-        crate::publish::csv_rows(&mut self.csv, &frame, &csv_path)?;
-        self.rows += frame.height() as u64;
-        self.pending_rows += frame.height();
-        if let Some(kept) = &mut self.kept {
-            kept.push(frame.clone());
-        }
-        self.pending.push(frame);
-        if self.pending_rows >= GROUP_ROWS {
-            self.flush_group()?;
-        }
-        Ok(())
-    }
-
-    fn flush_group(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
+        let path = self.spill_path();
         let context = || "writing the quarantine".to_string();
-        let mut group = self.pending.remove(0);
-        for f in self.pending.drain(..) {
-            group.vstack_mut(&f).at(context)?;
+        let text: Vec<Vec<String>> = frame
+            .get_column_names()
+            .iter()
+            .map(|c| crate::tabulate::text_column(&frame, c, ""))
+            .collect::<PolarsResult<_>>()
+            .at(context)?;
+        // An empty cell and a missing one differ for `column` and `raw_value`: NULL_MARK marks
+        // the missing ones in the scratch file.
+        let nulls: Vec<Vec<bool>> = frame
+            .columns()
+            .iter()
+            .map(|c| c.is_null().iter().map(|v| v == Some(true)).collect())
+            .collect();
+        for i in 0..frame.height() {
+            let record = text.iter().zip(&nulls).map(|(c, n)| {
+                if n[i] {
+                    NULL_MARK
+                } else {
+                    c[i].as_str()
+                }
+            });
+            self.spill
+                .write_record(record)
+                .map_err(|e| io_error(&path)(std::io::Error::other(e)))?;
         }
-        group.rechunk_mut();
-        self.parquet.write_batch(&group).at(context)?;
-        self.pending_rows = 0;
+        self.rows += frame.height() as u64;
         Ok(())
     }
 
-    /// Close the files; the quarantine as written, to copy into the outputs.
-    pub fn finish(mut self) -> Result<Closed> {
-        self.flush_group()?;
-        self.parquet
-            .finish()
-            .at(|| "writing the quarantine".to_string())?;
-        let csv_path = self.dir.path().join("quarantine.csv");
-        self.csv
-            .flush()
-            .map_err(|source| crate::error::Error::Write {
-                path: csv_path.clone(),
-                source,
-            })?;
+    pub fn mark(&mut self) -> Result<Mark> {
+        let path = self.spill_path();
+        self.spill.flush().map_err(io_error(&path))?;
+        let bytes = std::fs::metadata(&path).map_err(io_error(&path))?.len();
+        Ok(Mark {
+            bytes,
+            rows: self.rows,
+        })
+    }
+
+    /// Forget everything written since `mark`.
+    pub fn rollback(&mut self, mark: Mark) -> Result<()> {
+        use std::io::Seek;
+        let path = self.spill_path();
+        self.spill.flush().map_err(io_error(&path))?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        file.set_len(mark.bytes).map_err(io_error(&path))?;
+        file.seek(std::io::SeekFrom::Start(mark.bytes))
+            .map_err(io_error(&path))?;
+        self.spill = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+        self.rows = mark.rows;
+        Ok(())
+    }
+
+    /// Write `quarantine.parquet` (with the run's provenance) and `quarantine.csv` (cells made
+    /// safe for spreadsheets) from the scratch file, a row group at a time.
+    pub fn finish(mut self, metadata: Vec<(String, String)>) -> Result<Closed> {
+        let spill = self.spill_path();
+        self.spill.flush().map_err(io_error(&spill))?;
+        drop(self.spill);
+        let [parquet_path, csv_path] = [
+            self.dir.path().join("quarantine.parquet"),
+            self.dir.path().join("quarantine.csv"),
+        ];
+        let context = || format!("writing {}", parquet_path.display());
+        let schema = finished_schema();
+        let file = std::fs::File::create(&parquet_path).map_err(io_error(&parquet_path))?;
+        let mut parquet = ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_statistics(StatisticsOptions::full())
+            .with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata)))
+            .batched(&schema)
+            .at(context)?;
+        let file = std::fs::File::create(&csv_path).map_err(io_error(&csv_path))?;
+        let mut csv = csv::Writer::from_writer(std::io::BufWriter::new(file));
+        let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+        csv.write_record(&names)
+            .map_err(|e| io_error(&csv_path)(std::io::Error::other(e)))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_path(&spill)
+            .map_err(|e| io_error(&spill)(std::io::Error::other(e)))?;
+        let mut record = csv::StringRecord::new();
+        let mut done = false;
+        let mut written = 0u64;
+        while !done {
+            let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
+            while columns[0].len() < GROUP_ROWS {
+                if !reader
+                    .read_record(&mut record)
+                    .map_err(|e| io_error(&spill)(std::io::Error::other(e)))?
+                {
+                    done = true;
+                    break;
+                }
+                for (c, v) in columns.iter_mut().zip(record.iter()) {
+                    c.push((v != NULL_MARK).then(|| v.to_string()));
+                }
+            }
+            if columns[0].is_empty() && written > 0 {
+                break;
+            }
+            let mut cols: Vec<Column> = Vec::new();
+            for ((name, dtype), values) in schema.iter().zip(columns) {
+                let c = Column::new(name.clone(), values);
+                cols.push(c.cast(dtype).at(context)?);
+            }
+            let frame = DataFrame::new_infer_height(cols).at(context)?;
+            parquet.write_batch(&frame).at(context)?;
+            crate::publish::csv_rows(&mut csv, &frame, &csv_path)?;
+            written += frame.height() as u64;
+        }
+        parquet.finish().at(context)?;
+        csv.flush().map_err(io_error(&csv_path))?;
+        std::fs::remove_file(&spill).map_err(io_error(&spill))?;
         Ok(Closed {
             dir: self.dir,
-            rows: self.rows,
-            kept: self.kept,
+            rows: written,
         })
     }
 }
@@ -276,7 +344,6 @@ impl Sink {
 pub struct Closed {
     dir: tempfile::TempDir,
     pub rows: u64,
-    kept: Option<Vec<DataFrame>>,
 }
 
 impl Closed {
@@ -288,20 +355,13 @@ impl Closed {
         ]
     }
 
-    /// The whole quarantine, when the sink was asked to keep it.
+    /// The whole quarantine, read back (for `marsad validate --schema`, which lists it).
     pub fn frame(&self) -> Result<DataFrame> {
-        let frames: Vec<LazyFrame> = self
-            .kept
-            .iter()
-            .flatten()
-            .map(|f| f.clone().lazy())
-            .collect();
-        if frames.is_empty() {
-            return Ok(DataFrame::empty_with_schema(&finished_schema()));
-        }
-        concat(frames, UnionArgs::default())
-            .and_then(|lf| lf.collect())
-            .at(|| "joining the quarantine".into())
+        let path = &self.files()[0];
+        let file = std::fs::File::open(path).map_err(io_error(path))?;
+        ParquetReader::new(file)
+            .finish()
+            .at(|| format!("reading {}", path.display()))
     }
 }
 

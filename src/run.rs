@@ -21,7 +21,6 @@ use crate::spec::{Format, OutputPlan, Plan, SourcePlan, TablePlan};
 use crate::tabulate;
 use crate::validate::validate;
 use crate::validate::{RepeatFinder, Repeats};
-use indicatif::ProgressBar;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
@@ -197,8 +196,125 @@ fn merge_unmapped(all: &mut Vec<Unmapped>, window: Vec<Unmapped>) {
     }
 }
 
+/// What one window gives. Windows are worked on several at a time and added up in file order.
+struct WindowResult {
+    cells: Vec<DataFrame>,
+    kept: Option<DataFrame>,
+    unmapped: Vec<Unmapped>,
+    quarantine: DataFrame,
+    books: RowBooks,
+    keys: Option<Vec<Vec<u8>>>,
+    times: Vec<(&'static str, std::time::Duration)>,
+}
+
+/// What a pass over a source adds up to.
+#[derive(Default)]
+struct Pass {
+    rows_in: u64,
+    cells: Vec<Option<DataFrame>>,
+    kept: Vec<DataFrame>,
+    unmapped: Vec<Unmapped>,
+    failures: BTreeMap<(String, String), u64>,
+    books: RowBooks,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_pass(
+    tables: &[&TablePlan],
+    source: &SourcePlan,
+    files: &mut [FileInfo],
+    repeats: &Repeats,
+    finder: Option<&RepeatFinder>,
+    opts: RunOptions,
+    timings: &mut Timings,
+    sink: &mut quarantine::Sink,
+) -> Result<Pass> {
+    let keep_rows = source.design.is_some();
+    let file_names: Vec<String> = source
+        .files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let fields: Vec<String> = source.schema.field_names().map(String::from).collect();
+    let bar = ingest::progress_bar(source, opts.progress);
+    let mut pass = Pass {
+        cells: vec![None; tables.len()],
+        ..Pass::default()
+    };
+    let work = |w: ingest::Window| -> Result<WindowResult> {
+        let mut times = vec![("ingest", w.elapsed)];
+        let mut clock = Instant::now();
+        let mut lap = |stage: &'static str, times: &mut Vec<_>| {
+            times.push((stage, clock.elapsed()));
+            clock = Instant::now();
+        };
+        let keys = match finder {
+            Some(f) => Some(f.entries(w.frame.clone())?),
+            None => None,
+        };
+        lap("keys", &mut times);
+        let mut q = Quarantine::new(&source.name, file_names.clone());
+        q.push_rows(&w.rejected)?;
+        let valid = validate(w.frame, source, &mut q, repeats)?;
+        lap("validate", &mut times);
+        let harmonized = harmonize(valid, source, &mut q)?;
+        lap("harmonize", &mut times);
+        let context = || format!("counting the rows of source `{}`", source.name);
+        let frame = harmonized.frame;
+        let valid_rows = frame.column(ROW).at(context)?.u64().at(context)?;
+        let books = RowBooks::count(w.records, valid_rows.into_no_null_iter(), q.rows());
+        let cells = if keep_rows {
+            Vec::new()
+        } else {
+            tables
+                .iter()
+                .map(|t| tabulate::cells(&frame, t))
+                .collect::<Result<_>>()?
+        };
+        lap("tabulate", &mut times);
+        let quarantine = q.finish()?;
+        Ok(WindowResult {
+            cells,
+            kept: keep_rows.then_some(frame),
+            unmapped: harmonized.unmapped,
+            quarantine,
+            books,
+            keys,
+            times,
+        })
+    };
+    let merge = |r: WindowResult| -> Result<()> {
+        for (stage, d) in r.times {
+            timings.add(stage, d);
+        }
+        if let (Some(f), Some(keys)) = (finder, r.keys) {
+            f.write(keys)?;
+        }
+        merge_unmapped(&mut pass.unmapped, r.unmapped);
+        pass.books.add(r.books);
+        for f in count_failures(&r.quarantine)? {
+            *pass.failures.entry((f.rule, f.column)).or_default() += f.rows;
+        }
+        sink.write(r.quarantine)?;
+        timings.time("tabulate", || -> Result<()> {
+            for ((acc, t), part) in pass.cells.iter_mut().zip(tables).zip(r.cells) {
+                *acc = Some(match acc.take() {
+                    None => part,
+                    Some(a) => tabulate::merge_cells(vec![a, part], t)?,
+                });
+            }
+            Ok(())
+        })?;
+        pass.kept.extend(r.kept);
+        Ok(())
+    };
+    pass.rows_in = ingest::read_windows(source, files, &fields, &bar, work, merge)?;
+    bar.finish_and_clear();
+    Ok(pass)
+}
+
 /// Every window of a source through validation and harmonization, into table cells (or kept
-/// rows), the quarantine sink and the books. Memory holds one window at a time.
+/// rows), the quarantine sink and the books. Memory holds a few windows at a time.
 fn process(
     tables: &[&TablePlan],
     source: &SourcePlan,
@@ -209,82 +325,41 @@ fn process(
     sink: &mut quarantine::Sink,
 ) -> Result<Processed> {
     info!(source = %source.name, files = source.files.len(), "reading");
-    // `unique` and `primaryKey` are rules over the whole source: a first pass over the key
-    // columns finds the repeated keys before any window is validated.
+    // `unique` and `primaryKey` are rules over the whole source. The keys are collected while
+    // the windows are validated as if no key repeated, which is what a register's identifiers
+    // should do; if some did repeat after all, the source is read a second time knowing which.
     let bytes: u64 = files.iter().map(|f| f.bytes).sum();
-    let repeats = match RepeatFinder::new(source, scratch, bytes)? {
-        None => Repeats::default(),
-        Some(mut finder) => {
-            let start = Instant::now();
-            let columns = finder.columns();
-            let mut key_files = files.clone();
-            ingest::read_windows(
-                source,
-                &mut key_files,
-                &columns,
-                &ProgressBar::hidden(),
-                |w| finder.add(w.frame),
+    let finder = RepeatFinder::new(source, scratch, bytes)?;
+    let mark = sink.mark()?;
+    let mut pass = read_pass(
+        tables,
+        source,
+        &mut files,
+        &Repeats::default(),
+        finder.as_ref(),
+        opts,
+        timings,
+        sink,
+    )?;
+    if let Some(finder) = finder {
+        let repeats = timings.time("keys", || finder.finish())?;
+        if !repeats.is_empty() {
+            info!(source = %source.name, "repeated keys: reading the source again");
+            sink.rollback(mark)?;
+            pass = read_pass(
+                tables, source, &mut files, &repeats, None, opts, timings, sink,
             )?;
-            let repeats = finder.finish()?;
-            timings.add("keys", start.elapsed());
-            repeats
         }
-    };
-
+    }
+    let Pass {
+        rows_in,
+        cells,
+        kept,
+        mut unmapped,
+        failures,
+        books: row_books,
+    } = pass;
     let keep_rows = source.design.is_some();
-    let mut cells: Vec<Option<DataFrame>> = vec![None; tables.len()];
-    let mut kept: Vec<DataFrame> = Vec::new();
-    let mut unmapped: Vec<Unmapped> = Vec::new();
-    let mut failures: BTreeMap<(String, String), u64> = BTreeMap::new();
-    let mut row_books = RowBooks::default();
-    let file_names: Vec<String> = source
-        .files
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    let fields: Vec<String> = source.schema.field_names().map(String::from).collect();
-    let bar = ingest::progress_bar(source, opts.progress);
-    let rows_in = ingest::read_windows(source, &mut files, &fields, &bar, |w| {
-        timings.add("ingest", w.elapsed);
-        let mut q = Quarantine::new(&source.name, file_names.clone());
-        q.push_rows(&w.rejected)?;
-        let valid = timings.time("validate", || validate(w.frame, source, &mut q, &repeats))?;
-        let harmonized = timings.time("harmonize", || harmonize(valid, source, &mut q))?;
-        merge_unmapped(&mut unmapped, harmonized.unmapped);
-        let context = || format!("counting the rows of source `{}`", source.name);
-        let frame = harmonized.frame;
-        let valid_rows = frame.column(ROW).at(context)?.u64().at(context)?;
-        let first = w.first_row;
-        row_books.add(RowBooks::count(
-            w.records,
-            valid_rows
-                .into_no_null_iter()
-                .map(|r| r.wrapping_sub(first)),
-            q.rows().map(|r| r.wrapping_sub(first)),
-        ));
-        timings.time("tabulate", || -> Result<()> {
-            if keep_rows {
-                return Ok(());
-            }
-            for (acc, t) in cells.iter_mut().zip(tables) {
-                let part = tabulate::cells(&frame, t)?;
-                *acc = Some(match acc.take() {
-                    None => part,
-                    Some(a) => tabulate::merge_cells(vec![a, part], t)?,
-                });
-            }
-            Ok(())
-        })?;
-        if keep_rows {
-            kept.push(frame);
-        }
-        let q = q.finish()?;
-        for f in count_failures(&q)? {
-            *failures.entry((f.rule, f.column)).or_default() += f.rows;
-        }
-        sink.write(q)
-    })?;
-    bar.finish_and_clear();
 
     // the order of the pipeline's [[harmonize]] entries, then the most frequent first
     let order = |u: &Unmapped| {
@@ -634,7 +709,6 @@ fn read_sources(
     opts: RunOptions,
     command: &str,
     scratch: &Path,
-    keep_quarantine: bool,
 ) -> Result<Session> {
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let clock = Instant::now();
@@ -645,7 +719,7 @@ fn read_sources(
     })?;
     let run_id = run_id(plan, &scanned);
     let prov = provenance(plan, &run_id, &scanned)?;
-    let mut sink = quarantine::Sink::new(scratch, prov.key_values("quarantine"), keep_quarantine)?;
+    let mut sink = quarantine::Sink::new(scratch)?;
     let processed: Vec<Processed> = plan
         .sources
         .iter()
@@ -656,7 +730,7 @@ fn read_sources(
             process(&tables, s, files, scratch, opts, &mut timings, &mut sink)
         })
         .collect::<Result<_>>()?;
-    let quarantine = sink.finish()?;
+    let quarantine = sink.finish(prov.key_values("quarantine"))?;
     let books: Vec<SourceBooks> = processed.iter().map(|p| p.books.clone()).collect();
     let manifest = manifest(plan, command, &run_id, &started, books);
     Ok(Session {
@@ -683,7 +757,7 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
         quarantine,
         prov,
         mut manifest,
-    } = read_sources(plan, opts, "run", &scratch, false)?;
+    } = read_sources(plan, opts, "run", &scratch)?;
     let run_id = manifest.run_id.clone();
 
     let mut computed: Vec<(&crate::spec::TablePlan, DataFrame)> = Vec::new();
@@ -861,7 +935,7 @@ pub fn validate_only(plan: &Plan, dir: &Path, opts: RunOptions) -> Result<Manife
         quarantine,
         mut manifest,
         ..
-    } = read_sources(plan, opts, "validate", &scratch_for(dir), false)?;
+    } = read_sources(plan, opts, "validate", &scratch_for(dir))?;
     let over = first_over_limit(plan, &manifest.sources).cloned();
     manifest.status = if over.is_some() {
         "rejected"
@@ -941,7 +1015,7 @@ pub fn check_file(
         sources: serde_json::Value::Null,
     };
     let scratch = output.map_or_else(std::env::temp_dir, scratch_for);
-    let mut sink = quarantine::Sink::new(&scratch, prov.key_values("quarantine"), true)?;
+    let mut sink = quarantine::Sink::new(&scratch)?;
     let files = ingest::scan(&source)?;
     let processed = process(
         &[],
@@ -952,7 +1026,7 @@ pub fn check_file(
         &mut timings,
         &mut sink,
     )?;
-    let closed = sink.finish()?;
+    let closed = sink.finish(prov.key_values("quarantine"))?;
     let q = &closed.frame()?;
     let context = || "listing rejections".to_string();
     let text = |c: &str| -> Result<Vec<String>> {

@@ -421,8 +421,8 @@ impl Repeats {
             .into_series())
     }
 
-    pub fn rows(&self) -> usize {
-        self.sets.iter().map(|s| s.len()).sum()
+    pub fn is_empty(&self) -> bool {
+        self.sets.iter().all(|s| s.is_empty())
     }
 }
 
@@ -433,7 +433,7 @@ pub struct RepeatFinder {
     sets: Vec<Vec<String>>,
     typed: Vec<Expr>,
     dir: tempfile::TempDir,
-    buckets: Vec<std::io::BufWriter<std::fs::File>>,
+    buckets: std::sync::Mutex<Vec<std::io::BufWriter<std::fs::File>>>,
 }
 
 impl RepeatFinder {
@@ -474,21 +474,13 @@ impl RepeatFinder {
             sets,
             typed,
             dir,
-            buckets,
+            buckets: std::sync::Mutex::new(buckets),
         }))
     }
 
-    /// The key columns (raw text, with `__file` and `__line`) that `add` needs.
-    pub fn columns(&self) -> Vec<String> {
-        let mut fields: Vec<String> = self.sets.iter().flatten().cloned().collect();
-        fields.sort();
-        fields.dedup();
-        fields
-    }
-
-    pub fn add(&mut self, frame: DataFrame) -> Result<()> {
+    /// The key entries of one window, by bucket (run on several windows at once).
+    pub fn entries(&self, frame: DataFrame) -> Result<Vec<Vec<u8>>> {
         use std::hash::{Hash, Hasher};
-        use std::io::Write;
         let context = || "looking for repeated keys".to_string();
         let typed = frame
             .lazy()
@@ -497,7 +489,9 @@ impl RepeatFinder {
             .at(context)?;
         let files = typed.column(FILE).at(context)?.u32().at(context)?;
         let lines = typed.column(LINE).at(context)?.u64().at(context)?;
-        let n = self.buckets.len() as u64;
+        let buckets = self.buckets.lock().map(|b| b.len()).unwrap_or(1);
+        let n = buckets as u64;
+        let mut out = vec![Vec::new(); buckets];
         let mut key = Vec::new();
         for (s, set) in self.sets.iter().enumerate() {
             let parts: Vec<&StringChunked> = set
@@ -514,20 +508,31 @@ impl RepeatFinder {
                 }
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 (s, &key).hash(&mut h);
-                let w = &mut self.buckets[(h.finish() % n) as usize];
-                let entry = [
-                    &(s as u32).to_le_bytes()[..],
-                    &files.get(i).unwrap_or(0).to_le_bytes(),
-                    &lines.get(i).unwrap_or(0).to_le_bytes(),
-                    &(key.len() as u32).to_le_bytes(),
-                    &key,
-                ]
-                .concat();
-                w.write_all(&entry).map_err(|e| Error::Write {
-                    path: self.dir.path().to_path_buf(),
-                    source: e,
-                })?;
+                let bucket = &mut out[(h.finish() % n) as usize];
+                bucket.extend_from_slice(&(s as u32).to_le_bytes());
+                bucket.extend_from_slice(&files.get(i).unwrap_or(0).to_le_bytes());
+                bucket.extend_from_slice(&lines.get(i).unwrap_or(0).to_le_bytes());
+                bucket.extend_from_slice(&(key.len() as u32).to_le_bytes());
+                bucket.extend_from_slice(&key);
             }
+        }
+        Ok(out)
+    }
+
+    pub fn write(&self, entries: Vec<Vec<u8>>) -> Result<()> {
+        use std::io::Write;
+        let mut buckets = self
+            .buckets
+            .lock()
+            .map_err(|_| Error::Invariant {
+                table: "(keys)".into(),
+                message: "a thread failed while writing keys".into(),
+            })?;
+        for (w, bytes) in buckets.iter_mut().zip(entries) {
+            w.write_all(&bytes).map_err(|e| Error::Write {
+                path: self.dir.path().to_path_buf(),
+                source: e,
+            })?;
         }
         Ok(())
     }
@@ -539,7 +544,14 @@ impl RepeatFinder {
             move |e: std::io::Error| Error::Write { path, source: e }
         };
         let mut sets = vec![HashSet::new(); self.sets.len()];
-        for (i, mut w) in self.buckets.into_iter().enumerate() {
+        let buckets = self
+            .buckets
+            .into_inner()
+            .map_err(|_| Error::Invariant {
+                table: "(keys)".into(),
+                message: "a thread failed while writing keys".into(),
+            })?;
+        for (i, mut w) in buckets.into_iter().enumerate() {
             w.flush().map_err(io(self.dir.path()))?;
             drop(w);
             let path = self.dir.path().join(format!("{i}.keys"));
@@ -572,8 +584,9 @@ pub fn repeats_in(frame: &DataFrame, source: &SourcePlan) -> Result<Repeats> {
     let scratch = std::env::temp_dir();
     match RepeatFinder::new(source, &scratch, 0)? {
         None => Ok(Repeats::default()),
-        Some(mut finder) => {
-            finder.add(frame.clone())?;
+        Some(finder) => {
+            let entries = finder.entries(frame.clone())?;
+            finder.write(entries)?;
             finder.finish()
         }
     }
