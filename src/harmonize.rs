@@ -83,6 +83,12 @@ fn derive(df: DataFrame, derives: &[DerivePlan]) -> PolarsResult<DataFrame> {
                 .lazy()
                 .with_column(e.clone().alias(d.name.as_str()))
                 .collect()?,
+            DeriveKind::AgeGroup { age, scheme } if df.column(age)?.dtype().is_integer() => {
+                let groups = age_groups(df.column(age)?, *scheme, &d.name)?;
+                let mut df = df;
+                df.with_column(groups.into_column())?;
+                df
+            }
             DeriveKind::AgeGroup { age, scheme } => df
                 .lazy()
                 .with_column(age_group(col(age.as_str()), *scheme).alias(d.name.as_str()))
@@ -178,6 +184,34 @@ pub fn age_group(age: Expr, scheme: AgeScheme) -> Expr {
             .then(lit(window[0].1.clone()));
     }
     chain.otherwise(lit("_U"))
+}
+
+/// `age_group` for whole-year ages, by table look-up: one pass over the column instead of a
+/// pass per group.
+fn age_groups(ages: &Column, scheme: AgeScheme, name: &str) -> PolarsResult<Series> {
+    let groups = scheme.groups();
+    let (open_lo, open_code) = groups.last().cloned().expect("a scheme has groups");
+    let code_of = |a: i64| -> &str {
+        groups
+            .windows(2)
+            .find(|w| a < w[1].0)
+            .map_or("_U", |w| w[0].1.as_str())
+    };
+    let below: Vec<&str> = (0..open_lo.max(0)).map(code_of).collect();
+    let ages = ages.cast(&DataType::Int64)?;
+    let out: StringChunked = ages
+        .i64()?
+        .iter()
+        .map(|a| {
+            Some(match a {
+                None => "_U",
+                Some(a) if a < 0 => "_U",
+                Some(a) if a >= open_lo => open_code.as_str(),
+                Some(a) => below[a as usize],
+            })
+        })
+        .collect();
+    Ok(out.into_series().with_name(name.into()))
 }
 
 /// Remove the rows where `bad` holds. After an unpivot (`whole_rows`), a bad long row takes every
@@ -277,34 +311,38 @@ fn map_codes(
             h.column, h.codelist.name
         )
     };
-    let key = col(h.column.as_str()).cast(DataType::String);
-    let counts = df
-        .clone()
-        .lazy()
-        .filter(key.clone().is_not_null())
-        .group_by([key.clone().alias("__key")])
-        .agg([len().alias("__rows")])
-        .collect()
+    // One pass over the rows gives each its distinct value's index and counts the rows per
+    // value; the code list is then consulted once per distinct value.
+    let key_column = df
+        .column(h.column.as_str())
+        .at(context)?
+        .cast(&DataType::String)
         .at(context)?;
-    let keys = counts
-        .column("__key")
-        .at(context)?
-        .str()
-        .at(context)?
-        .clone();
-    let rows = counts
-        .column("__rows")
-        .at(context)?
-        .cast(&DataType::UInt64)
-        .at(context)?;
-    let rows = rows.u64().at(context)?;
-
-    let mut raw = Vec::with_capacity(keys.len());
+    let key_text = key_column.str().at(context)?;
+    const NONE: u32 = u32::MAX;
+    let mut index: PlHashMap<&str, u32> = PlHashMap::new();
+    let mut distinct: Vec<&str> = Vec::new();
+    let mut rows: Vec<u64> = Vec::new();
+    let ids: Vec<u32> = key_text
+        .iter()
+        .map(|v| match v {
+            None => NONE,
+            Some(v) => {
+                let id = *index.entry(v).or_insert_with(|| {
+                    distinct.push(v);
+                    rows.push(0);
+                    (distinct.len() - 1) as u32
+                });
+                rows[id as usize] += 1;
+                id
+            }
+        })
+        .collect();
+    let keys = distinct;
     let mut codes: Vec<Option<String>> = Vec::with_capacity(keys.len());
     let mut why: Vec<Option<String>> = Vec::with_capacity(keys.len());
     let mut unmapped = Vec::new();
-    for (value, n) in keys.iter().zip(rows.iter()) {
-        let Some(value) = value else { continue };
+    for (&value, &n) in keys.iter().zip(rows.iter()) {
         let mut code = h.codelist.lookup(value).map(String::from);
         if code.is_none() {
             let suggestions = h.codelist.suggest(value, 3);
@@ -321,7 +359,7 @@ fn map_codes(
                 column: h.column.clone(),
                 codelist: h.codelist.name.clone(),
                 raw_value: value.to_string(),
-                rows: n.unwrap_or(0),
+                rows: n,
                 given: fuzzy.or_else(|| h.unknown.clone()),
                 suggestions,
             });
@@ -345,7 +383,6 @@ fn map_codes(
                 code = Some(v.clone());
             }
         }
-        raw.push(value.to_string());
         codes.push(if reason.is_some() {
             None
         } else {
@@ -354,55 +391,76 @@ fn map_codes(
         why.push(reason);
     }
     unmapped.sort_by(|a, b| b.rows.cmp(&a.rows).then(a.raw_value.cmp(&b.raw_value)));
-    let mut joined = df;
-    for c in lookup(&joined, key, &raw, &[("__code", &codes), ("__why", &why)]).at(context)? {
-        joined.with_column(c).at(context)?;
+    // The code of every row; a missing value gets the plan's `missing` code.
+    let mut out = StringChunkedBuilder::new(h.into.as_str().into(), ids.len());
+    let mut failing = false;
+    for &id in &ids {
+        let code = if id == NONE {
+            Some(h.missing.as_str())
+        } else {
+            codes[id as usize].as_deref()
+        };
+        failing |= code.is_none();
+        out.append_option(code);
     }
-    let joined = joined
-        .lazy()
-        .with_column(
-            when(col("__key").is_null())
-                .then(lit(h.missing.clone()))
-                .otherwise(col("__code"))
-                .alias(h.into.as_str()),
-        )
-        .collect()
+    let mut df = df;
+    df.with_column(out.finish().into_series().into_column())
         .at(context)?;
-
-    let failed = joined.clone().lazy().filter(col(h.into.as_str()).is_null()).select([
-        col(ROW),
-        col(FILE),
-        col(LINE),
-        lit(h.column.clone()).alias("column"),
-        col("__key").alias("raw_value"),
-        lit(format!("codelist:{}", h.codelist.name)).alias("rule"),
-        col("__why")
-            .fill_null(lit(format!(
-                "no code in the list `{}` for this value; add it under [harmonize.extra] in the pipeline, or set `unknown`",
-                h.codelist.name
-            )))
-            .alias("message"),
-    ]);
-    quarantine.push_frame(failed)?;
-    let out = joined
-        .lazy()
-        .drop(Selector::ByName {
-            names: [
-                PlSmallStr::from("__key"),
-                PlSmallStr::from("__code"),
-                PlSmallStr::from("__why"),
-            ]
-            .into(),
-            strict: true,
-        })
-        .collect()
-        .at(context)?;
-    Ok((out, unmapped))
+    if failing {
+        let default = format!(
+            "no code in the list `{}` for this value; add it under [harmonize.extra] in the pipeline, or set `unknown`",
+            h.codelist.name
+        );
+        let message: StringChunked = ids
+            .iter()
+            .map(|&id| {
+                Some(if id == NONE {
+                    default.as_str()
+                } else {
+                    why[id as usize].as_deref().unwrap_or(default.as_str())
+                })
+            })
+            .collect();
+        let failed = df
+            .clone()
+            .lazy()
+            .with_column(lit(message.into_series()).alias("__why"))
+            .filter(col(h.into.as_str()).is_null())
+            .select([
+                col(ROW),
+                col(FILE),
+                col(LINE),
+                lit(h.column.clone()).alias("column"),
+                col(h.column.as_str())
+                    .cast(DataType::String)
+                    .alias("raw_value"),
+                lit(format!("codelist:{}", h.codelist.name)).alias("rule"),
+                col("__why").alias("message"),
+            ]);
+        quarantine.push_frame(failed)?;
+    }
+    Ok((df, unmapped))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn look_up_groups_equal_the_expression() {
+        let ages: Vec<Option<i64>> = (-3..110).map(Some).chain([None]).collect();
+        let df = df!("age" => ages).unwrap();
+        for scheme in [AgeScheme::FiveYear, AgeScheme::Broad, AgeScheme::Unhcr] {
+            let want = df
+                .clone()
+                .lazy()
+                .select([age_group(col("age"), scheme).alias("g")])
+                .collect()
+                .unwrap();
+            let got = age_groups(df.column("age").unwrap(), scheme, "g").unwrap();
+            assert_eq!(want.column("g").unwrap().as_materialized_series(), &got);
+        }
+    }
 
     #[test]
     fn five_year_groups_and_not_stated() {

@@ -87,108 +87,28 @@ fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>, target: usize, path: &Path)
     Ok(true)
 }
 
-/// The first pass over a source's files: checksum and encoding of each, read in blocks. Auto
-/// detection has to see every byte before the first row is decoded, since one accented letter
-/// at the end of a file decides how the whole file is read.
-pub fn scan(source: &SourcePlan) -> Result<Vec<FileInfo>> {
+/// What is known of a source's files before they are read: their names, and the encoding the
+/// dialect declares (`auto` starts as UTF-8). Checksums, sizes and row counts are filled in as
+/// the files are read.
+pub fn files(source: &SourcePlan) -> Vec<FileInfo> {
+    let encoding = match source.dialect.encoding {
+        Encoding::Utf8 | Encoding::Auto => "utf-8",
+        Encoding::Windows1252 => "windows-1252",
+        // WHATWG (and encoding_rs) read the ISO-8859-1 label as windows-1252, which only
+        // differs in the C1 control range that no text file uses.
+        Encoding::Iso88591 => "iso-8859-1",
+    };
     source
         .files
         .iter()
-        .map(|p| scan_file(p, source.dialect.encoding))
+        .map(|p| FileInfo {
+            path: p.clone(),
+            sha256: String::new(),
+            bytes: 0,
+            encoding,
+            rows: 0,
+        })
         .collect()
-}
-
-fn scan_file(path: &Path, encoding: Encoding) -> Result<FileInfo> {
-    use sha2::{Digest, Sha256};
-    let mut file = std::fs::File::open(path).map_err(read_error(path))?;
-    let mut hasher = Sha256::new();
-    let check = matches!(encoding, Encoding::Utf8 | Encoding::Auto);
-    // bytes of an incomplete UTF-8 sequence at the end of the previous block
-    let mut carry: Vec<u8> = Vec::new();
-    let (mut offset, mut lines) = (0u64, 0u64);
-    let mut invalid: Option<(u64, u8, u64)> = None;
-    let mut has_bom = false;
-    let mut buf = Vec::with_capacity(8 << 20);
-    loop {
-        buf.clear();
-        let more = fill(&mut file, &mut buf, 8 << 20, path)?;
-        if offset == 0 {
-            has_bom = buf.starts_with(BOM);
-        }
-        let block = &buf[..];
-        let ((), ()) = rayon::join(
-            || hasher.update(block),
-            || {
-                if !check || invalid.is_some() {
-                    return;
-                }
-                let joined;
-                let bytes: &[u8] = if carry.is_empty() {
-                    block
-                } else {
-                    joined = [&carry[..], block].concat();
-                    &joined
-                };
-                let start = offset - carry.len() as u64;
-                match std::str::from_utf8(bytes) {
-                    Ok(_) => carry.clear(),
-                    Err(e) if e.error_len().is_none() && more => {
-                        carry = bytes[e.valid_up_to()..].to_vec();
-                    }
-                    Err(e) => {
-                        let at = e.valid_up_to();
-                        invalid = Some((
-                            start + at as u64,
-                            bytes[at],
-                            lines + newlines(&bytes[..at]) + 1,
-                        ));
-                    }
-                }
-                lines += newlines(block);
-            },
-        );
-        offset += buf.len() as u64;
-        if !more {
-            break;
-        }
-    }
-    let sha256: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let encoding = match (encoding, invalid) {
-        (Encoding::Utf8, None) | (Encoding::Auto, None) => "utf-8",
-        (Encoding::Utf8, Some((at, byte, line))) => {
-            return Err(Error::Input {
-                file: path.to_path_buf(),
-                line: line as usize,
-                message: format!(
-                    "the file is declared UTF-8 but byte {at} (0x{byte:02X}) is not valid UTF-8\n  hint: set `encoding = \"windows-1252\"` (or `auto`) in the source's [source.dialect], or re-save the file as UTF-8"
-                ),
-            })
-        }
-        (Encoding::Auto, Some((_, _, line))) if has_bom => {
-            return Err(Error::Input {
-                file: path.to_path_buf(),
-                line: line as usize,
-                message: "the file starts with a UTF-8 byte-order mark but is not valid UTF-8; re-save it as UTF-8".into(),
-            })
-        }
-        // Files that are not UTF-8 in this domain come from Excel on Windows: cp1252 is a
-        // superset of ISO-8859-1 for printable characters, so it is the safe reading.
-        (Encoding::Auto, Some(_)) | (Encoding::Windows1252, _) => "windows-1252",
-        // WHATWG (and encoding_rs) read the ISO-8859-1 label as windows-1252, which only differs
-        // in the C1 control range that no text file uses.
-        (Encoding::Iso88591, _) => "iso-8859-1",
-    };
-    Ok(FileInfo {
-        path: path.to_path_buf(),
-        sha256,
-        bytes: offset,
-        encoding,
-        rows: 0,
-    })
 }
 
 /// End of the last complete record in `bytes` (just after a newline outside quotes), given
@@ -206,16 +126,6 @@ fn last_record_end(bytes: &[u8], quote: u8) -> Option<usize> {
     end
 }
 
-/// Text of a window in the file's encoding (found by `scan`).
-fn window_text(bytes: Vec<u8>, encoding: &str) -> String {
-    if encoding == "utf-8" {
-        // `scan` has checked every byte, and windows end after a newline, never inside a
-        // character; the lossy reading is only a guard against a file changed since.
-        String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-    } else {
-        decode_1252(&bytes)
-    }
-}
 
 pub fn progress_bar(source: &SourcePlan, progress: bool) -> ProgressBar {
     if !progress {
@@ -237,10 +147,14 @@ pub fn progress_bar(source: &SourcePlan, progress: bool) -> ProgressBar {
     bar
 }
 
-/// A window's text, cut at a record boundary and decoded, not yet parsed.
+/// A window's bytes, cut at a record boundary, not yet decoded.
 struct RawWindow {
     file_index: u32,
-    text: String,
+    bytes: Vec<u8>,
+    /// Decoded already (the first window of a file, whose header is read first).
+    text: Option<String>,
+    /// Byte offset of the window in the file.
+    offset: u64,
     data_start: usize,
     lines_before: u64,
     /// The window ends the file (an unclosed quote there swallowed the rest of the file).
@@ -254,9 +168,70 @@ fn windows_at_once() -> usize {
     rayon::current_num_threads().clamp(1, 4)
 }
 
+/// What reading a source came to.
+pub enum Read {
+    /// Every window was read; the number of records.
+    Done(u64),
+    /// A file read as UTF-8 turned out not to be, after windows with accented letters had been
+    /// read as UTF-8: it is now marked windows-1252, and the source must be read again.
+    Again,
+}
+
+/// How a window's bytes were decoded under `auto`, to check that a whole file was read one way.
+#[derive(Default, Clone, Copy)]
+struct Seen {
+    utf8_beyond_ascii: bool,
+    not_utf8: bool,
+}
+
+/// Decode a window: UTF-8 when it is valid UTF-8 (or declared so), windows-1252 otherwise.
+fn decode_window(
+    bytes: Vec<u8>,
+    encoding: &str,
+    declared: Encoding,
+    path: &Path,
+    offset: u64,
+    lines_before: u64,
+) -> Result<(String, Seen)> {
+    if encoding != "utf-8" {
+        return Ok((decode_1252(&bytes), Seen::default()));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => {
+            let seen = Seen {
+                utf8_beyond_ascii: !text.is_ascii(),
+                not_utf8: false,
+            };
+            Ok((text, seen))
+        }
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            if declared == Encoding::Utf8 {
+                let line = lines_before + newlines(&bytes[..at]) + 1;
+                return Err(Error::Input {
+                    file: path.to_path_buf(),
+                    line: line as usize,
+                    message: format!(
+                        "the file is declared UTF-8 but byte {} (0x{:02X}) is not valid UTF-8\n  hint: set `encoding = \"windows-1252\"` (or `auto`) in the source's [source.dialect], or re-save the file as UTF-8",
+                        offset + at as u64,
+                        bytes[at]
+                    ),
+                });
+            }
+            let seen = Seen {
+                utf8_beyond_ascii: false,
+                not_utf8: true,
+            };
+            Ok((decode_1252(&bytes), seen))
+        }
+    }
+}
+
 /// Read every file of a source window by window; only the columns in `fields` (schema field
-/// names) are built. `work` runs on several windows at once; `merge` receives the results one
-/// by one in file order. Returns the number of records and sets each file's row count.
+/// names) are built. A thread reads ahead and checksums the bytes; `work` runs on several
+/// windows at once; `merge` receives the results one by one in file order. Sets each file's
+/// checksum, size, encoding and row count.
 pub fn read_windows<T: Send>(
     source: &SourcePlan,
     files: &mut [FileInfo],
@@ -264,10 +239,11 @@ pub fn read_windows<T: Send>(
     bar: &ProgressBar,
     work: impl Fn(Window) -> Result<T> + Sync,
     mut merge: impl FnMut(T) -> Result<()>,
-) -> Result<u64> {
+) -> Result<Read> {
     let chunk = chunk_bytes();
     let window = chunk.saturating_mul(CHUNKS_PER_WINDOW);
     let dialect = &source.dialect;
+    let declared = dialect.encoding;
     let all_fields: Vec<String> = source.schema.field_names().map(String::from).collect();
     let at_once = windows_at_once();
     let mut rows_in = 0u64;
@@ -278,106 +254,222 @@ pub fn read_windows<T: Send>(
             line: line as usize,
             message,
         };
-        let mut file = std::fs::File::open(&path).map_err(read_error(&path))?;
-        let mut buf: Vec<u8> = Vec::with_capacity(window + chunk);
-        let mut lines_before = 0u64;
-        let mut layout: Option<(Vec<usize>, usize)> = None;
         let mut file_rows = 0u64;
-        let mut more = true;
-        while more {
-            let mut batch = Vec::with_capacity(at_once);
-            while more && batch.len() < at_once {
-                let started = std::time::Instant::now();
-                let first = layout.is_none();
-                // Read until the buffer holds a whole record past the window size (or the file
-                // ends).
-                let mut target = window.max(buf.len() + chunk);
-                let cut = loop {
-                    more = fill(&mut file, &mut buf, target, &path)?;
-                    let cut = if more {
-                        last_record_end(&buf, dialect.quote)
-                    } else {
-                        Some(buf.len())
+        let mut seen = Seen::default();
+        let encoding = std::sync::Mutex::new(info.encoding);
+        let digest = std::thread::scope(|scope| -> Result<String> {
+            let (send, receive) = std::sync::mpsc::sync_channel::<Result<RawWindow>>(at_once);
+            let path_ref = &path;
+            let reader = scope.spawn(move || -> String {
+                read_ahead(path_ref, file_index as u32, window, chunk, dialect, &send)
+            });
+            let mut layout: Option<(Vec<usize>, usize)> = None;
+            let mut done = false;
+            while !done {
+                let mut batch: Vec<RawWindow> = Vec::with_capacity(at_once);
+                while batch.len() < at_once {
+                    let Ok(raw) = receive.recv() else {
+                        done = true;
+                        break;
                     };
-                    // the first window must hold the lines to skip and the header
-                    let enough =
-                        |c: usize| !first || newlines(&buf[..c]) > dialect.skip_lines as u64;
-                    match cut {
-                        Some(c) if !more || enough(c) => break c,
-                        _ => target = target.saturating_mul(2),
+                    let mut raw = raw?;
+                    if layout.is_none() {
+                        // The first window: settle the encoding and read the header.
+                        let has_bom = raw.bytes.starts_with(BOM);
+                        if has_bom {
+                            raw.bytes.drain(..BOM.len());
+                        }
+                        let mut enc = *encoding.lock().expect("not poisoned");
+                        if declared == Encoding::Auto && enc == "utf-8"
+                            && std::str::from_utf8(&raw.bytes).is_err()
+                        {
+                            if has_bom {
+                                return Err(input_error(
+                                    1,
+                                    "the file starts with a UTF-8 byte-order mark but is not valid UTF-8; re-save it as UTF-8".into(),
+                                ));
+                            }
+                            enc = "windows-1252";
+                            *encoding.lock().expect("not poisoned") = enc;
+                        }
+                        let bytes = std::mem::take(&mut raw.bytes);
+                        let (text, s) =
+                            decode_window(bytes, enc, declared, &path, raw.offset, 0)?;
+                        seen.utf8_beyond_ascii |= s.utf8_beyond_ascii;
+                        let start = skip_lines(&text, dialect.skip_lines).ok_or_else(|| {
+                            input_error(
+                                1,
+                                format!(
+                                    "the file has fewer than the {} lines that skip_lines says precede the header",
+                                    dialect.skip_lines
+                                ),
+                            )
+                        })?;
+                        let body = &text[start..];
+                        if body.trim().is_empty() && raw.last {
+                            return Err(input_error(
+                                dialect.skip_lines as u64 + 1,
+                                "the file is empty: there is no header and no row\n  hint: check that the export finished, or that skip_lines is right".into(),
+                            ));
+                        }
+                        let (order, width, header_end) = read_header(
+                            &path,
+                            source,
+                            body,
+                            &all_fields,
+                            dialect.skip_lines as u64,
+                        )?;
+                        raw.data_start = start + header_end;
+                        raw.text = Some(text);
+                        layout = Some((order, width));
                     }
-                };
-                let rest = buf.split_off(cut);
-                let mut bytes = std::mem::replace(&mut buf, rest);
-                bar.inc(bytes.len() as u64);
-                let newlines_in = newlines(&bytes);
-                if first && bytes.starts_with(BOM) {
-                    bytes.drain(..BOM.len());
-                }
-                let text = window_text(bytes, info.encoding);
-                let mut data_start = 0;
-                if first {
-                    let start = skip_lines(&text, dialect.skip_lines).ok_or_else(|| {
-                        input_error(
-                            1,
-                            format!(
-                                "the file has fewer than the {} lines that skip_lines says precede the header",
-                                dialect.skip_lines
-                            ),
-                        )
-                    })?;
-                    let body = &text[start..];
-                    if body.trim().is_empty() && !more {
-                        return Err(input_error(
-                            dialect.skip_lines as u64 + 1,
-                            "the file is empty: there is no header and no row\n  hint: check that the export finished, or that skip_lines is right".into(),
-                        ));
+                    let last = raw.last;
+                    batch.push(raw);
+                    if last {
+                        done = true;
+                        break;
                     }
-                    let (order, width, header_end) =
-                        read_header(&path, source, body, &all_fields, dialect.skip_lines as u64)?;
-                    data_start = start + header_end;
-                    layout = Some((order, width));
                 }
-                batch.push(RawWindow {
-                    file_index: file_index as u32,
-                    text,
-                    data_start,
-                    lines_before,
-                    last: !more,
-                    started,
-                });
-                lines_before += newlines_in;
+                if batch.is_empty() {
+                    break;
+                }
+                let (order, width) = layout.as_ref().expect("set by the first window");
+                let order: Vec<usize> = fields
+                    .iter()
+                    .map(|f| {
+                        let i = all_fields
+                            .iter()
+                            .position(|a| a == f)
+                            .expect("a schema field");
+                        order[i]
+                    })
+                    .collect();
+                let enc = *encoding.lock().expect("not poisoned");
+                let results: Vec<Result<(T, u64, Seen, u64)>> = batch
+                    .into_par_iter()
+                    .map(|mut raw| {
+                        let bytes_len = raw.bytes.len() as u64;
+                        let mut s = Seen::default();
+                        if raw.text.is_none() {
+                            let bytes = std::mem::take(&mut raw.bytes);
+                            let (text, decoded) = decode_window(
+                                bytes,
+                                enc,
+                                declared,
+                                &path,
+                                raw.offset,
+                                raw.lines_before,
+                            )?;
+                            raw.text = Some(text);
+                            s = decoded;
+                        }
+                        let w = parse_window(raw, chunk, dialect, &order, *width, fields)
+                            .map_err(|(line, message)| input_error(line, message))?;
+                        let records = w.records;
+                        work(w).map(|t| (t, records, s, bytes_len))
+                    })
+                    .collect();
+                for r in results {
+                    let (t, records, s, bytes_len) = r?;
+                    seen.utf8_beyond_ascii |= s.utf8_beyond_ascii;
+                    seen.not_utf8 |= s.not_utf8;
+                    file_rows += records;
+                    bar.inc(bytes_len);
+                    merge(t)?;
+                }
             }
-            let (order, width) = layout.as_ref().expect("set by the first window");
-            let order: Vec<usize> = fields
-                .iter()
-                .map(|f| {
-                    let i = all_fields
-                        .iter()
-                        .position(|a| a == f)
-                        .expect("a schema field");
-                    order[i]
-                })
-                .collect();
-            let results: Vec<Result<(T, u64)>> = batch
-                .into_par_iter()
-                .map(|raw| {
-                    let w = parse_window(raw, chunk, dialect, &order, *width, fields)
-                        .map_err(|(line, message)| input_error(line, message))?;
-                    let records = w.records;
-                    work(w).map(|t| (t, records))
-                })
-                .collect();
-            for r in results {
-                let (t, records) = r?;
-                file_rows += records;
-                merge(t)?;
-            }
-        }
+            drop(receive);
+            Ok(reader.join().expect("the reading thread does not panic"))
+        })?;
+        let (bytes, sha256) = digest
+            .split_once(':')
+            .map(|(b, s)| (b.parse().unwrap_or(0), s.to_string()))
+            .unwrap_or_default();
+        info.sha256 = sha256;
+        info.bytes = bytes;
         info.rows = file_rows;
+        info.encoding = if seen.not_utf8 {
+            "windows-1252"
+        } else {
+            *encoding.lock().expect("not poisoned")
+        };
+        // Under `auto`, a file is UTF-8 only if all of it is: some windows read as UTF-8 with
+        // accented letters and another that is not UTF-8 mean the file must be read again.
+        if seen.not_utf8 && seen.utf8_beyond_ascii {
+            return Ok(Read::Again);
+        }
         rows_in += file_rows;
     }
-    Ok(rows_in)
+    Ok(Read::Done(rows_in))
+}
+
+/// The reading thread: cut the file into windows at record boundaries, checksum every byte,
+/// and send the windows on. Returns `bytes:sha256`.
+fn read_ahead(
+    path: &Path,
+    file_index: u32,
+    window: usize,
+    chunk: usize,
+    dialect: &Dialect,
+    send: &std::sync::mpsc::SyncSender<Result<RawWindow>>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    let outcome = (|| -> Result<()> {
+        let mut file = std::fs::File::open(path).map_err(read_error(path))?;
+        let mut buf: Vec<u8> = Vec::with_capacity(window + chunk);
+        let (mut lines_before, mut offset) = (0u64, 0u64);
+        let mut first = true;
+        let mut more = true;
+        while more {
+            let started = std::time::Instant::now();
+            let mut target = window.max(buf.len() + chunk);
+            let cut = loop {
+                let have = buf.len();
+                more = fill(&mut file, &mut buf, target, path)?;
+                hasher.update(&buf[have..]);
+                total += (buf.len() - have) as u64;
+                let cut = if more {
+                    last_record_end(&buf, dialect.quote)
+                } else {
+                    Some(buf.len())
+                };
+                // the first window must hold the lines to skip and the header
+                let enough = |c: usize| !first || newlines(&buf[..c]) > dialect.skip_lines as u64;
+                match cut {
+                    Some(c) if !more || enough(c) => break c,
+                    _ => target = target.saturating_mul(2),
+                }
+            };
+            let rest = buf.split_off(cut);
+            let bytes = std::mem::replace(&mut buf, rest);
+            let lines = newlines(&bytes);
+            let len = bytes.len() as u64;
+            let raw = RawWindow {
+                file_index,
+                bytes,
+                text: None,
+                offset,
+                data_start: 0,
+                lines_before,
+                last: !more,
+                started,
+            };
+            if send.send(Ok(raw)).is_err() {
+                return Ok(());
+            }
+            lines_before += lines;
+            offset += len;
+            first = false;
+        }
+        Ok(())
+    })();
+    if let Err(e) = outcome {
+        let _ = send.send(Err(e));
+    }
+    let sha: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("{total}:{sha}")
 }
 
 /// Parse a window's records in chunks on several threads, into one frame numbered from 0.
@@ -389,7 +481,8 @@ fn parse_window(
     width: usize,
     fields: &[String],
 ) -> std::result::Result<Window, (u64, String)> {
-    let bytes = raw.text.as_bytes();
+    let text = raw.text.unwrap_or_default();
+    let bytes = text.as_bytes();
     let bounds = chunk_bounds(bytes, raw.data_start.min(bytes.len()), dialect.quote, chunk);
     let spans: Vec<(usize, usize, u64, bool)> = bounds
         .iter()

@@ -228,7 +228,7 @@ fn read_pass(
     opts: RunOptions,
     timings: &mut Timings,
     sink: &mut quarantine::Sink,
-) -> Result<Pass> {
+) -> Result<Option<Pass>> {
     let keep_rows = source.design.is_some();
     let file_names: Vec<String> = source
         .files
@@ -308,9 +308,12 @@ fn read_pass(
         pass.kept.extend(r.kept);
         Ok(())
     };
-    pass.rows_in = ingest::read_windows(source, files, &fields, &bar, work, merge)?;
+    let read = ingest::read_windows(source, files, &fields, &bar, work, merge)?;
     bar.finish_and_clear();
-    Ok(pass)
+    Ok(match read {
+        ingest::Read::Done(rows_in) => Some(Pass { rows_in, ..pass }),
+        ingest::Read::Again => None,
+    })
 }
 
 /// Every window of a source through validation and harmonization, into table cells (or kept
@@ -328,29 +331,47 @@ fn process(
     // `unique` and `primaryKey` are rules over the whole source. The keys are collected while
     // the windows are validated as if no key repeated, which is what a register's identifiers
     // should do; if some did repeat after all, the source is read a second time knowing which.
-    let bytes: u64 = files.iter().map(|f| f.bytes).sum();
-    let finder = RepeatFinder::new(source, scratch, bytes)?;
+    let bytes: u64 = source
+        .files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut finder = RepeatFinder::new(source, scratch, bytes)?;
+    let collecting = finder.is_some();
     let mark = sink.mark()?;
-    let mut pass = read_pass(
-        tables,
-        source,
-        &mut files,
-        &Repeats::default(),
-        finder.as_ref(),
-        opts,
-        timings,
-        sink,
-    )?;
-    if let Some(finder) = finder {
-        let repeats = timings.time("keys", || finder.finish())?;
-        if !repeats.is_empty() {
-            info!(source = %source.name, "repeated keys: reading the source again");
+    let mut repeats = Repeats::default();
+    let pass = loop {
+        let read = read_pass(
+            tables,
+            source,
+            &mut files,
+            &repeats,
+            finder.as_ref(),
+            opts,
+            timings,
+            sink,
+        )?;
+        let Some(pass) = read else {
+            info!(source = %source.name, "a file is not UTF-8 after all: reading the source again");
             sink.rollback(mark)?;
-            pass = read_pass(
-                tables, source, &mut files, &repeats, None, opts, timings, sink,
-            )?;
+            if collecting && repeats.is_empty() {
+                finder = RepeatFinder::new(source, scratch, bytes)?;
+            }
+            continue;
+        };
+        match finder.take() {
+            Some(f) => {
+                repeats = timings.time("keys", || f.finish())?;
+                if repeats.is_empty() {
+                    break pass;
+                }
+                info!(source = %source.name, "repeated keys: reading the source again");
+                sink.rollback(mark)?;
+            }
+            None => break pass,
         }
-    }
+    };
     let Pass {
         rows_in,
         cells,
@@ -713,23 +734,22 @@ fn read_sources(
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let clock = Instant::now();
     let mut timings = Timings::default();
-    // Checksums first: the run id and the provenance written into every file depend on them.
-    let scanned: Vec<Vec<FileInfo>> = timings.time("scan", || {
-        plan.sources.iter().map(ingest::scan).collect::<Result<_>>()
-    })?;
-    let run_id = run_id(plan, &scanned);
-    let prov = provenance(plan, &run_id, &scanned)?;
     let mut sink = quarantine::Sink::new(scratch)?;
     let processed: Vec<Processed> = plan
         .sources
         .iter()
-        .zip(scanned)
-        .map(|(s, files)| {
+        .map(|s| {
             let tables: Vec<&TablePlan> =
                 plan.tables.iter().filter(|t| t.source == s.name).collect();
+            let files = ingest::files(s);
             process(&tables, s, files, scratch, opts, &mut timings, &mut sink)
         })
         .collect::<Result<_>>()?;
+    // The run id and the provenance written into every file depend on the files' checksums,
+    // taken while they were read.
+    let scanned: Vec<Vec<FileInfo>> = processed.iter().map(|p| p.books.files.clone()).collect();
+    let run_id = run_id(plan, &scanned);
+    let prov = provenance(plan, &run_id, &scanned)?;
     let quarantine = sink.finish(prov.key_values("quarantine"))?;
     let books: Vec<SourceBooks> = processed.iter().map(|p| p.books.clone()).collect();
     let manifest = manifest(plan, command, &run_id, &started, books);
@@ -1016,7 +1036,7 @@ pub fn check_file(
     };
     let scratch = output.map_or_else(std::env::temp_dir, scratch_for);
     let mut sink = quarantine::Sink::new(&scratch)?;
-    let files = ingest::scan(&source)?;
+    let files = ingest::files(&source);
     let processed = process(
         &[],
         &source,
