@@ -53,7 +53,7 @@ struct Chunk {
 
 /// Bytes parsed by one thread at a time (MARSAD_CHUNK_BYTES changes it: the tests use tiny
 /// chunks to put many boundaries in small files), and bytes read per window: eight chunks, so
-/// that both cores have work and a 30-million-row file still costs one window of memory.
+/// that both cores have work and a 30-million-row file still costs a few windows of memory.
 fn chunk_bytes() -> usize {
     std::env::var("MARSAD_CHUNK_BYTES")
         .ok()
@@ -126,7 +126,6 @@ fn last_record_end(bytes: &[u8], quote: u8) -> Option<usize> {
     end
 }
 
-
 pub fn progress_bar(source: &SourcePlan, progress: bool) -> ProgressBar {
     if !progress {
         return ProgressBar::hidden();
@@ -159,6 +158,7 @@ struct RawWindow {
     lines_before: u64,
     /// The window ends the file (an unclosed quote there swallowed the rest of the file).
     last: bool,
+    /// When decoding and parsing began.
     started: std::time::Instant,
 }
 
@@ -280,7 +280,8 @@ pub fn read_windows<T: Send>(
                             raw.bytes.drain(..BOM.len());
                         }
                         let mut enc = *encoding.lock().expect("not poisoned");
-                        if declared == Encoding::Auto && enc == "utf-8"
+                        if declared == Encoding::Auto
+                            && enc == "utf-8"
                             && std::str::from_utf8(&raw.bytes).is_err()
                         {
                             if has_bom {
@@ -293,8 +294,7 @@ pub fn read_windows<T: Send>(
                             *encoding.lock().expect("not poisoned") = enc;
                         }
                         let bytes = std::mem::take(&mut raw.bytes);
-                        let (text, s) =
-                            decode_window(bytes, enc, declared, &path, raw.offset, 0)?;
+                        let (text, s) = decode_window(bytes, enc, declared, &path, raw.offset, 0)?;
                         seen.utf8_beyond_ascii |= s.utf8_beyond_ascii;
                         let start = skip_lines(&text, dialect.skip_lines).ok_or_else(|| {
                             input_error(
@@ -348,7 +348,12 @@ pub fn read_windows<T: Send>(
                 let results: Vec<Result<(T, u64, Seen, u64)>> = batch
                     .into_par_iter()
                     .map(|mut raw| {
-                        let bytes_len = raw.bytes.len() as u64;
+                        raw.started = std::time::Instant::now();
+                        let bytes_len = raw
+                            .bytes
+                            .len()
+                            .max(raw.text.as_ref().map_or(0, |t| t.len()))
+                            as u64;
                         let mut s = Seen::default();
                         if raw.text.is_none() {
                             let bytes = std::mem::take(&mut raw.bytes);
@@ -468,7 +473,11 @@ fn read_ahead(
     if let Err(e) = outcome {
         let _ = send.send(Err(e));
     }
-    let sha: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let sha: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("{total}:{sha}")
 }
 
@@ -508,8 +517,8 @@ fn parse_window(
         })
         .collect::<std::result::Result<_, _>>()?;
     let records = chunks.iter().map(|c| c.records).sum();
-    let (frame, rejected) = number_rows(chunks, raw.file_index)
-        .map_err(|e| (raw.lines_before + 1, e.to_string()))?;
+    let (frame, rejected) =
+        number_rows(chunks, raw.file_index).map_err(|e| (raw.lines_before + 1, e.to_string()))?;
     Ok(Window {
         frame,
         rejected,
@@ -696,12 +705,14 @@ fn parse_chunk(
         Vec::with_capacity(estimate),
         Vec::new(),
     );
-    let mut record = csv::StringRecord::new();
+    // Byte records: the chunk is text already, and fields are cut at ASCII delimiters and
+    // quotes, so each field is text too; checking every record again would only cost time.
+    let mut record = csv::ByteRecord::new();
     let mut records = 0u64;
     let mut last_record: Option<(u64, usize)> = None;
     let (mut counted_lines, mut counted_to) = (lines_before, 0usize);
     loop {
-        match reader.read_record(&mut record) {
+        match reader.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => return Err((counted_lines + 1, format!("CSV error: {e}"))),
@@ -730,7 +741,10 @@ fn parse_chunk(
             rule: rule.to_string(),
             message,
         };
-        if record.iter().all(|f| f.trim().is_empty()) {
+        if record
+            .iter()
+            .all(|f| std::str::from_utf8(f).is_ok_and(|f| f.trim().is_empty()))
+        {
             rejected.push(reject("blank-row", "the row has no values".into()));
         } else if record.len() != width {
             let rule = if record.len() < width {
@@ -747,7 +761,8 @@ fn parse_chunk(
             ));
         } else {
             for (builder, &src) in builders.iter_mut().zip(order) {
-                builder.append_value(record.get(src).unwrap_or(""));
+                let field = record.get(src).unwrap_or(b"");
+                builder.append_value(std::str::from_utf8(field).unwrap_or_default());
             }
             rows.push(row);
             lines.push(line);
@@ -803,9 +818,9 @@ fn newlines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|b| **b == b'\n').count() as u64
 }
 
-fn joined(record: &csv::StringRecord, delimiter: u8) -> String {
-    let sep = (delimiter as char).to_string();
-    record.iter().collect::<Vec<_>>().join(&sep)
+fn joined(record: &csv::ByteRecord, delimiter: u8) -> String {
+    let sep = [delimiter];
+    String::from_utf8_lossy(&record.iter().collect::<Vec<_>>().join(&sep[..])).into_owned()
 }
 
 /// Map schema fields to file columns by name, or explain exactly how the header differs.

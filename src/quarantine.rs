@@ -202,7 +202,9 @@ impl Sink {
         let path = dir.path().join("spill.csv");
         let file = std::fs::File::create(&path).map_err(io_error(&path))?;
         Ok(Sink {
-            spill: csv::WriterBuilder::new().has_headers(false).from_writer(file),
+            spill: csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(file),
             dir,
             rows: 0,
         })
@@ -230,13 +232,10 @@ impl Sink {
             .map(|c| c.is_null().iter().map(|v| v == Some(true)).collect())
             .collect();
         for i in 0..frame.height() {
-            let record = text.iter().zip(&nulls).map(|(c, n)| {
-                if n[i] {
-                    NULL_MARK
-                } else {
-                    c[i].as_str()
-                }
-            });
+            let record =
+                text.iter()
+                    .zip(&nulls)
+                    .map(|(c, n)| if n[i] { NULL_MARK } else { c[i].as_str() });
             self.spill
                 .write_record(record)
                 .map_err(|e| io_error(&path)(std::io::Error::other(e)))?;
@@ -267,7 +266,9 @@ impl Sink {
         file.set_len(mark.bytes).map_err(io_error(&path))?;
         file.seek(std::io::SeekFrom::Start(mark.bytes))
             .map_err(io_error(&path))?;
-        self.spill = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+        self.spill = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(file);
         self.rows = mark.rows;
         Ok(())
     }

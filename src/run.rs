@@ -216,6 +216,20 @@ struct Pass {
     unmapped: Vec<Unmapped>,
     failures: BTreeMap<(String, String), u64>,
     books: RowBooks,
+    /// Cells of the last windows, not yet added to `cells`.
+    pending: Vec<Vec<DataFrame>>,
+}
+
+fn add_pending(pass: &mut Pass, tables: &[&TablePlan]) -> Result<()> {
+    for ((acc, pending), t) in pass.cells.iter_mut().zip(&mut pass.pending).zip(tables) {
+        if pending.is_empty() {
+            continue;
+        }
+        let mut parts: Vec<DataFrame> = acc.take().into_iter().collect();
+        parts.append(pending);
+        *acc = Some(tabulate::merge_cells(parts, t)?);
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -239,6 +253,7 @@ fn read_pass(
     let bar = ingest::progress_bar(source, opts.progress);
     let mut pass = Pass {
         cells: vec![None; tables.len()],
+        pending: vec![Vec::new(); tables.len()],
         ..Pass::default()
     };
     let work = |w: ingest::Window| -> Result<WindowResult> {
@@ -296,20 +311,19 @@ fn read_pass(
             *pass.failures.entry((f.rule, f.column)).or_default() += f.rows;
         }
         sink.write(r.quarantine)?;
-        timings.time("tabulate", || -> Result<()> {
-            for ((acc, t), part) in pass.cells.iter_mut().zip(tables).zip(r.cells) {
-                *acc = Some(match acc.take() {
-                    None => part,
-                    Some(a) => tabulate::merge_cells(vec![a, part], t)?,
-                });
-            }
-            Ok(())
-        })?;
+        // cells are added up a few windows at a time
+        for (pending, part) in pass.pending.iter_mut().zip(r.cells) {
+            pending.push(part);
+        }
+        if pass.pending.first().is_some_and(|p| p.len() >= 2) {
+            timings.time("tabulate", || add_pending(&mut pass, tables))?;
+        }
         pass.kept.extend(r.kept);
         Ok(())
     };
     let read = ingest::read_windows(source, files, &fields, &bar, work, merge)?;
     bar.finish_and_clear();
+    timings.time("tabulate", || add_pending(&mut pass, tables))?;
     Ok(match read {
         ingest::Read::Done(rows_in) => Some(Pass { rows_in, ..pass }),
         ingest::Read::Again => None,
@@ -379,6 +393,7 @@ fn process(
         mut unmapped,
         failures,
         books: row_books,
+        ..
     } = pass;
     let keep_rows = source.design.is_some();
 
@@ -725,12 +740,7 @@ fn scratch_for(target: &Path) -> PathBuf {
         .to_path_buf()
 }
 
-fn read_sources(
-    plan: &Plan,
-    opts: RunOptions,
-    command: &str,
-    scratch: &Path,
-) -> Result<Session> {
+fn read_sources(plan: &Plan, opts: RunOptions, command: &str, scratch: &Path) -> Result<Session> {
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let clock = Instant::now();
     let mut timings = Timings::default();

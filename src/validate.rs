@@ -480,7 +480,6 @@ impl RepeatFinder {
 
     /// The key entries of one window, by bucket (run on several windows at once).
     pub fn entries(&self, frame: DataFrame) -> Result<Vec<Vec<u8>>> {
-        use std::hash::{Hash, Hasher};
         let context = || "looking for repeated keys".to_string();
         let typed = frame
             .lazy()
@@ -506,9 +505,7 @@ impl RepeatFinder {
                     key.extend_from_slice(&(v.len() as u32).to_le_bytes());
                     key.extend_from_slice(v.as_bytes());
                 }
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                (s, &key).hash(&mut h);
-                let bucket = &mut out[(h.finish() % n) as usize];
+                let bucket = &mut out[(fnv1a(s as u64, &key) % n) as usize];
                 bucket.extend_from_slice(&(s as u32).to_le_bytes());
                 bucket.extend_from_slice(&files.get(i).unwrap_or(0).to_le_bytes());
                 bucket.extend_from_slice(&lines.get(i).unwrap_or(0).to_le_bytes());
@@ -521,13 +518,10 @@ impl RepeatFinder {
 
     pub fn write(&self, entries: Vec<Vec<u8>>) -> Result<()> {
         use std::io::Write;
-        let mut buckets = self
-            .buckets
-            .lock()
-            .map_err(|_| Error::Invariant {
-                table: "(keys)".into(),
-                message: "a thread failed while writing keys".into(),
-            })?;
+        let mut buckets = self.buckets.lock().map_err(|_| Error::Invariant {
+            table: "(keys)".into(),
+            message: "a thread failed while writing keys".into(),
+        })?;
         for (w, bytes) in buckets.iter_mut().zip(entries) {
             w.write_all(&bytes).map_err(|e| Error::Write {
                 path: self.dir.path().to_path_buf(),
@@ -544,13 +538,10 @@ impl RepeatFinder {
             move |e: std::io::Error| Error::Write { path, source: e }
         };
         let mut sets = vec![HashSet::new(); self.sets.len()];
-        let buckets = self
-            .buckets
-            .into_inner()
-            .map_err(|_| Error::Invariant {
-                table: "(keys)".into(),
-                message: "a thread failed while writing keys".into(),
-            })?;
+        let buckets = self.buckets.into_inner().map_err(|_| Error::Invariant {
+            table: "(keys)".into(),
+            message: "a thread failed while writing keys".into(),
+        })?;
         for (i, mut w) in buckets.into_iter().enumerate() {
             w.flush().map_err(io(self.dir.path()))?;
             drop(w);
@@ -577,6 +568,16 @@ impl RepeatFinder {
         }
         Ok(Repeats { sets })
     }
+}
+
+/// FNV-1a, 64 bits: a bucket for a key. Fixed, so that buckets do not depend on the process.
+fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// Repeats within one frame (for a whole source held in memory, and tests).

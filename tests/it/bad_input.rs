@@ -489,3 +489,83 @@ dir = "out"
     assert_eq!(cell(&t, &[("sex", "M")], "n"), 2.0);
     assert_eq!(cell(&t, &[("sex", "_T")], "n"), 3.0);
 }
+
+/// A run with windows of a few records (chunks of 16 bytes, eight to a window).
+fn run_in_small_windows(f: &Fixture) -> assert_cmd::assert::Assert {
+    marsad()
+        .env("MARSAD_CHUNK_BYTES", "16")
+        .args(["-q", "run"])
+        .arg(f.path("pipeline.toml"))
+        .assert()
+}
+
+#[test]
+fn a_key_repeated_in_distant_windows_rejects_every_occurrence() {
+    // 400 rows in windows of a few rows: the first and the last share an id, so the repeat is
+    // only known after every window was read, and the source is read a second time.
+    let f = Fixture::new(r#"delimiter = ";""#);
+    let mut data = String::from("id;sexe;n\n");
+    for i in 0..400 {
+        let id = if i == 399 {
+            "r0".to_string()
+        } else {
+            format!("r{i}")
+        };
+        data.push_str(&format!(
+            "{id};{};{i}\n",
+            if i % 2 == 0 { "F" } else { "M" }
+        ));
+    }
+    data.push_str("r150;F;1\n");
+    f.data(data.as_bytes());
+    run_in_small_windows(&f).success();
+    let q = f.quarantine();
+    assert_eq!(
+        rules(&q),
+        vec![
+            "2 unique id",
+            "152 unique id",
+            "401 unique id",
+            "402 unique id"
+        ]
+    );
+    let m = manifest(&f.path("out"));
+    assert_eq!(m["sources"][0]["rows_in"], 401);
+    assert_eq!(m["sources"][0]["rows_valid"], 397);
+    assert_eq!(m["sources"][0]["conserved"], true);
+    // the table counts the 397 rows once, not the first pass's 401
+    let t = f.computed();
+    let sex = t.column("sex").unwrap().str().unwrap().clone();
+    let n = t.column("n").unwrap().i64().unwrap().clone();
+    let total = (0..t.height()).find(|i| sex.get(*i) == Some("_T")).unwrap();
+    assert_eq!(n.get(total), Some(397));
+    // and the same as in one window
+    f.run().success();
+    assert_eq!(rules(&f.quarantine()), rules(&q));
+}
+
+#[test]
+fn a_file_whose_accents_turn_out_not_utf8_is_read_again_as_windows_1252() {
+    // The first windows hold "Fé" written as UTF-8 bytes (C3 A9), which is also "FÃ©" in
+    // windows-1252; a later window holds a byte that is not UTF-8. Read whole, the file is
+    // windows-1252, so the early rows must be read that way too.
+    let f = Fixture::new("delimiter = \";\"\nencoding = \"auto\"");
+    let mut data: Vec<u8> = b"id;sexe;n\n".to_vec();
+    for i in 0..200 {
+        data.extend_from_slice(format!("a{i};F;{i}\n").as_bytes());
+    }
+    data.extend_from_slice(b"u1;F\xc3\xa9;1\n");
+    for i in 0..200 {
+        data.extend_from_slice(format!("b{i};M;{i}\n").as_bytes());
+    }
+    data.extend_from_slice(b"w1;F\xe9minin;1\n");
+    f.data(&data);
+    run_in_small_windows(&f).success();
+    let m = manifest(&f.path("out"));
+    assert_eq!(m["sources"][0]["files"][0]["encoding"], "windows-1252");
+    assert_eq!(m["sources"][0]["rows_in"], 402);
+    let q = f.quarantine();
+    // "FÃ©" is no sex; "Féminin" is F
+    assert_eq!(rules(&q), vec!["202 codelist:sex sexe"]);
+    assert_eq!(q[0]["raw_value"], "FÃ©");
+}
