@@ -232,10 +232,10 @@ impl Sink {
             .map(|c| c.is_null().iter().map(|v| v == Some(true)).collect())
             .collect();
         for i in 0..frame.height() {
-            let record =
-                text.iter()
-                    .zip(&nulls)
-                    .map(|(c, n)| if n[i] { NULL_MARK } else { c[i].as_str() });
+            let record = text
+                .iter()
+                .zip(&nulls)
+                .map(|(c, n)| if n[i] { NULL_MARK } else { c[i].as_str() });
             self.spill
                 .write_record(record)
                 .map_err(|e| io_error(&path)(std::io::Error::other(e)))?;
