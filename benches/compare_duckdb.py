@@ -48,6 +48,26 @@ def timed(cmd, env):
     return seconds, rss_kb / 1024
 
 
+def build_marsad():
+    """Build marsad in release mode; the path of the binary."""
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(CACHE, "target"))
+    env = dict(os.environ, CARGO_TARGET_DIR=target)
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, env=env, check=True)
+    return os.path.join(target, "release", "marsad")
+
+
+def register(rows, seed):
+    """The generated permit register of this size and seed, generated once."""
+    bench = os.path.join(CACHE, "bench")
+    os.makedirs(bench, exist_ok=True)
+    data = os.path.join(bench, f"permits_{rows}_{seed}.csv")
+    if not os.path.exists(data):
+        subprocess.run([sys.executable, os.path.join(ROOT, "benches", "gen_permits.py"), "--rows", str(rows),
+                        "--seed", str(seed), "--out", data + ".tmp"], check=True)
+        os.replace(data + ".tmp", data)
+    return data
+
+
 DUCKDB_JOB = """
 import duckdb, sys
 sql = open(sys.argv[1]).read().replace("{{CSV}}", sys.argv[2]).replace("{{ROOT}}", sys.argv[3])
@@ -66,18 +86,8 @@ def main():
     args = p.parse_args()
 
     python = venv_python()
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(CACHE, "target"))
-    env = dict(os.environ, CARGO_TARGET_DIR=target)
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, env=env, check=True)
-    marsad = os.path.join(target, "release", "marsad")
-
-    bench = os.path.join(CACHE, "bench")
-    os.makedirs(bench, exist_ok=True)
-    data = os.path.join(bench, f"permits_{args.rows}_{args.seed}.csv")
-    if not os.path.exists(data):
-        subprocess.run([sys.executable, os.path.join(ROOT, "benches", "gen_permits.py"), "--rows", str(args.rows),
-                        "--seed", str(args.seed), "--out", data + ".tmp"], check=True)
-        os.replace(data + ".tmp", data)
+    marsad = build_marsad()
+    data = register(args.rows, args.seed)
     size = os.path.getsize(data)
 
     run_env = dict(os.environ)

@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_duckdb import CACHE, ROOT, timed  # noqa: E402
+from compare_duckdb import ROOT, build_marsad, register, timed  # noqa: E402
 
 
 def main():
@@ -26,19 +26,10 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
 
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(CACHE, "target"))
-    env = dict(os.environ, CARGO_TARGET_DIR=target)
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, env=env, check=True)
-    marsad = os.path.join(target, "release", "marsad")
-    bench = os.path.join(CACHE, "bench")
-    os.makedirs(bench, exist_ok=True)
+    marsad = build_marsad()
     print(f"{'rows':>12} {'MB':>6} {'threads':>7} {'wall s':>7} {'peak MiB':>9}")
     for rows in args.rows:
-        data = os.path.join(bench, f"permits_{rows}_{args.seed}.csv")
-        if not os.path.exists(data):
-            subprocess.run([sys.executable, os.path.join(ROOT, "benches", "gen_permits.py"), "--rows", str(rows),
-                            "--seed", str(args.seed), "--out", data + ".tmp"], check=True)
-            os.replace(data + ".tmp", data)
+        data = register(rows, args.seed)
         for threads in args.threads:
             run_env = dict(os.environ, POLARS_MAX_THREADS=str(threads), RAYON_NUM_THREADS=str(threads))
             runs = []
