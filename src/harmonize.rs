@@ -105,68 +105,73 @@ fn derive(df: DataFrame, derives: &[DerivePlan]) -> PolarsResult<DataFrame> {
 }
 
 /// Give `into` the value `f` returns for each distinct value of `column`, computed once per
-/// distinct value and joined back (a null stays null).
+/// distinct value (a null stays null).
 fn map_distinct(
     df: DataFrame,
     column: &str,
     into: &str,
     f: impl Fn(&str) -> Option<String>,
 ) -> PolarsResult<DataFrame> {
-    let key = col(column).cast(DataType::String);
-    let distinct = df
-        .clone()
-        .lazy()
-        .select([key.clone().alias("__key")])
-        .unique(None, UniqueKeepStrategy::Any)
-        .collect()?;
-    let keys = distinct.column("__key")?.str()?.clone();
-    let (mut raw, mut out) = (Vec::new(), Vec::new());
-    for k in keys.iter().flatten() {
-        raw.push(k.to_string());
-        out.push(f(k));
-    }
+    let text = df.column(column)?.cast(&DataType::String)?;
+    let d = Distinct::of(text.str()?);
+    let values: Vec<Option<String>> = d.values.iter().map(|v| f(v)).collect();
+    let mapped = d.spread(into, &values, None);
     let mut df = df;
-    let mapped = lookup(&df, key, &raw, &[(into, &out)])?;
-    for c in mapped.into_iter().skip(1) {
-        df.with_column(c)?;
-    }
+    df.with_column(mapped.into_series().into_column())?;
     Ok(df)
 }
 
-/// Give every row the values computed for its distinct key (`keys[i]` -> `columns[j].1[i]`), by
-/// a hash look-up per row: on millions of rows and a few hundred distinct values this is much
-/// cheaper than a join. Returns the key column (`__key`, the row's value as text) and one column
-/// per mapping; a row whose key is null gets nulls.
-fn lookup(
-    df: &DataFrame,
-    key: Expr,
-    keys: &[String],
-    columns: &[(&str, &[Option<String>])],
-) -> PolarsResult<Vec<Column>> {
-    let key_frame = df.clone().lazy().select([key.alias("__key")]).collect()?;
-    let key_col = key_frame.column("__key")?.str()?;
-    let index: std::collections::HashMap<&str, usize> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (k.as_str(), i))
-        .collect();
-    let mut builders: Vec<StringChunkedBuilder> = columns
-        .iter()
-        .map(|(name, _)| StringChunkedBuilder::new((*name).into(), key_col.len()))
-        .collect();
-    for k in key_col.iter() {
-        let i = k.and_then(|k| index.get(k)).copied();
-        for (builder, (_, values)) in builders.iter_mut().zip(columns) {
-            builder.append_option(i.and_then(|i| values[i].as_deref()));
-        }
+/// The distinct values of a text column, the rows of each, and each row's value as an index
+/// into them: one pass over the rows, after which a code list or a function is consulted once
+/// per distinct value (a register of 10 million rows has a few hundred spellings).
+struct Distinct<'a> {
+    values: Vec<&'a str>,
+    rows: Vec<u64>,
+    /// `MISSING` for a null.
+    ids: Vec<u32>,
+}
+
+const MISSING: u32 = u32::MAX;
+
+impl<'a> Distinct<'a> {
+    fn of(text: &'a StringChunked) -> Distinct<'a> {
+        let mut index: PlHashMap<&str, u32> = PlHashMap::new();
+        let (mut values, mut rows) = (Vec::new(), Vec::new());
+        let ids = text
+            .iter()
+            .map(|v| match v {
+                None => MISSING,
+                Some(v) => {
+                    let id = *index.entry(v).or_insert_with(|| {
+                        values.push(v);
+                        rows.push(0);
+                        (values.len() - 1) as u32
+                    });
+                    rows[id as usize] += 1;
+                    id
+                }
+            })
+            .collect();
+        Distinct { values, rows, ids }
     }
-    let mut out = vec![key_frame.column("__key")?.clone()];
-    out.extend(
-        builders
-            .into_iter()
-            .map(|b| b.finish().into_series().into_column()),
-    );
-    Ok(out)
+
+    /// A column giving every row the value of its distinct value (`missing` for a null).
+    fn spread(
+        &self,
+        name: &str,
+        per_value: &[Option<String>],
+        missing: Option<&str>,
+    ) -> StringChunked {
+        let mut out = StringChunkedBuilder::new(name.into(), self.ids.len());
+        for &id in &self.ids {
+            out.append_option(if id == MISSING {
+                missing
+            } else {
+                per_value[id as usize].as_deref()
+            });
+        }
+        out.finish()
+    }
 }
 
 /// Age groups of a scheme as SDMX-style codes; a missing or negative age is `_U`, "not
@@ -311,34 +316,13 @@ fn map_codes(
             h.column, h.codelist.name
         )
     };
-    // One pass over the rows gives each its distinct value's index and counts the rows per
-    // value; the code list is then consulted once per distinct value.
     let key_column = df
         .column(h.column.as_str())
         .at(context)?
         .cast(&DataType::String)
         .at(context)?;
-    let key_text = key_column.str().at(context)?;
-    const NONE: u32 = u32::MAX;
-    let mut index: PlHashMap<&str, u32> = PlHashMap::new();
-    let mut distinct: Vec<&str> = Vec::new();
-    let mut rows: Vec<u64> = Vec::new();
-    let ids: Vec<u32> = key_text
-        .iter()
-        .map(|v| match v {
-            None => NONE,
-            Some(v) => {
-                let id = *index.entry(v).or_insert_with(|| {
-                    distinct.push(v);
-                    rows.push(0);
-                    (distinct.len() - 1) as u32
-                });
-                rows[id as usize] += 1;
-                id
-            }
-        })
-        .collect();
-    let keys = distinct;
+    let distinct = Distinct::of(key_column.str().at(context)?);
+    let (keys, rows) = (&distinct.values, &distinct.rows);
     let mut codes: Vec<Option<String>> = Vec::with_capacity(keys.len());
     let mut why: Vec<Option<String>> = Vec::with_capacity(keys.len());
     let mut unmapped = Vec::new();
@@ -392,35 +376,21 @@ fn map_codes(
     }
     unmapped.sort_by(|a, b| b.rows.cmp(&a.rows).then(a.raw_value.cmp(&b.raw_value)));
     // The code of every row; a missing value gets the plan's `missing` code.
-    let mut out = StringChunkedBuilder::new(h.into.as_str().into(), ids.len());
-    let mut failing = false;
-    for &id in &ids {
-        let code = if id == NONE {
-            Some(h.missing.as_str())
-        } else {
-            codes[id as usize].as_deref()
-        };
-        failing |= code.is_none();
-        out.append_option(code);
-    }
+    let codes = distinct.spread(h.into.as_str(), &codes, Some(h.missing.as_str()));
+    let failing = codes.null_count() > 0;
     let mut df = df;
-    df.with_column(out.finish().into_series().into_column())
+    df.with_column(codes.into_series().into_column())
         .at(context)?;
     if failing {
         let default = format!(
             "no code in the list `{}` for this value; add it under [harmonize.extra] in the pipeline, or set `unknown`",
             h.codelist.name
         );
-        let message: StringChunked = ids
-            .iter()
-            .map(|&id| {
-                Some(if id == NONE {
-                    default.as_str()
-                } else {
-                    why[id as usize].as_deref().unwrap_or(default.as_str())
-                })
-            })
+        let why: Vec<Option<String>> = why
+            .into_iter()
+            .map(|w| Some(w.unwrap_or_else(|| default.clone())))
             .collect();
+        let message = distinct.spread("__why", &why, Some(default.as_str()));
         let failed = df
             .clone()
             .lazy()

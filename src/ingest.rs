@@ -91,13 +91,7 @@ fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>, target: usize, path: &Path)
 /// dialect declares (`auto` starts as UTF-8). Checksums, sizes and row counts are filled in as
 /// the files are read.
 pub fn files(source: &SourcePlan) -> Vec<FileInfo> {
-    let encoding = match source.dialect.encoding {
-        Encoding::Utf8 | Encoding::Auto => "utf-8",
-        Encoding::Windows1252 => "windows-1252",
-        // WHATWG (and encoding_rs) read the ISO-8859-1 label as windows-1252, which only
-        // differs in the C1 control range that no text file uses.
-        Encoding::Iso88591 => "iso-8859-1",
-    };
+    let encoding = label(source.dialect.encoding);
     source
         .files
         .iter()
@@ -112,30 +106,38 @@ pub fn files(source: &SourcePlan) -> Vec<FileInfo> {
 }
 
 /// End of the last complete record in `bytes` (just after a newline outside quotes), given
-/// that `bytes` starts at the start of a record.
-fn last_record_end(bytes: &[u8], quote: u8) -> Option<usize> {
+/// that `bytes` starts at the start of a record, with the number of newlines before it.
+fn last_record_end(bytes: &[u8], quote: u8) -> Option<(usize, u64)> {
     let mut in_quote = false;
-    let mut end = None;
+    let (mut end, mut lines) = (None, 0u64);
     for i in memchr::memchr2_iter(quote, b'\n', bytes) {
         if bytes[i] == quote {
             in_quote = !in_quote;
-        } else if !in_quote {
-            end = Some(i + 1);
+        } else {
+            lines += 1;
+            if !in_quote {
+                end = Some((i + 1, lines));
+            }
         }
     }
     end
+}
+
+/// Bytes in a source's files (for the progress bar and the key buckets).
+pub fn total_bytes(source: &SourcePlan) -> u64 {
+    source
+        .files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 pub fn progress_bar(source: &SourcePlan, progress: bool) -> ProgressBar {
     if !progress {
         return ProgressBar::hidden();
     }
-    let total: u64 = source
-        .files
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+    let total = total_bytes(source);
     // indicatif draws nothing when stderr is not a terminal, so scheduled runs stay clean.
     let bar = ProgressBar::new(total);
     if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} ({eta})")
@@ -158,8 +160,6 @@ struct RawWindow {
     lines_before: u64,
     /// The window ends the file (an unclosed quote there swallowed the rest of the file).
     last: bool,
-    /// When decoding and parsing began.
-    started: std::time::Instant,
 }
 
 /// How many windows are parsed and processed at the same time: one per thread, at most four,
@@ -184,15 +184,17 @@ struct Seen {
     not_utf8: bool,
 }
 
-/// Decode a window: UTF-8 when it is valid UTF-8 (or declared so), windows-1252 otherwise.
+/// Decode a window (or a whole file): in windows-1252, or as UTF-8 when it is valid UTF-8. Bytes
+/// that are not UTF-8 are an error when the dialect declares UTF-8 or the file starts with a
+/// byte-order mark, and otherwise (under `auto`) read as windows-1252.
 fn decode_window(
     bytes: Vec<u8>,
     encoding: &str,
     declared: Encoding,
-    path: &Path,
-    offset: u64,
-    lines_before: u64,
+    bom: bool,
+    place: (&Path, u64, u64),
 ) -> Result<(String, Seen)> {
+    let (path, offset, lines_before) = place;
     if encoding != "utf-8" {
         return Ok((decode_1252(&bytes), Seen::default()));
     }
@@ -207,24 +209,39 @@ fn decode_window(
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let bytes = e.into_bytes();
-            if declared == Encoding::Utf8 {
-                let line = lines_before + newlines(&bytes[..at]) + 1;
-                return Err(Error::Input {
-                    file: path.to_path_buf(),
-                    line: line as usize,
-                    message: format!(
-                        "the file is declared UTF-8 but byte {} (0x{:02X}) is not valid UTF-8\n  hint: set `encoding = \"windows-1252\"` (or `auto`) in the source's [source.dialect], or re-save the file as UTF-8",
-                        offset + at as u64,
-                        bytes[at]
-                    ),
-                });
-            }
-            let seen = Seen {
-                utf8_beyond_ascii: false,
-                not_utf8: true,
+            let line = lines_before + newlines(&bytes[..at]) + 1;
+            let byte = offset + at as u64 + if bom { BOM.len() as u64 } else { 0 };
+            let message = if declared == Encoding::Utf8 {
+                format!(
+                    "the file is declared UTF-8 but byte {byte} (0x{:02X}) is not valid UTF-8\n  hint: set `encoding = \"windows-1252\"` (or `auto`) in the source's [source.dialect], or re-save the file as UTF-8",
+                    bytes[at]
+                )
+            } else if bom {
+                format!("the file starts with a UTF-8 byte-order mark but byte {byte} is not valid UTF-8; re-save it as UTF-8")
+            } else {
+                let seen = Seen {
+                    utf8_beyond_ascii: false,
+                    not_utf8: true,
+                };
+                return Ok((decode_1252(&bytes), seen));
             };
-            Ok((decode_1252(&bytes), seen))
+            Err(Error::Input {
+                file: path.to_path_buf(),
+                line: line as usize,
+                message,
+            })
         }
+    }
+}
+
+/// The label of an encoding; `auto` starts as UTF-8.
+fn label(encoding: Encoding) -> &'static str {
+    match encoding {
+        Encoding::Utf8 | Encoding::Auto => "utf-8",
+        Encoding::Windows1252 => "windows-1252",
+        // WHATWG (and encoding_rs) read the ISO-8859-1 label as windows-1252, which only
+        // differs in the C1 control range that no text file uses.
+        Encoding::Iso88591 => "iso-8859-1",
     }
 }
 
@@ -256,84 +273,33 @@ pub fn read_windows<T: Send>(
         };
         let mut file_rows = 0u64;
         let mut seen = Seen::default();
-        let encoding = std::sync::Mutex::new(info.encoding);
-        let digest = std::thread::scope(|scope| -> Result<String> {
+        let mut encoding = info.encoding;
+        let (bytes, sha256) = std::thread::scope(|scope| -> Result<(u64, String)> {
             let (send, receive) = std::sync::mpsc::sync_channel::<Result<RawWindow>>(at_once);
             let path_ref = &path;
-            let reader = scope.spawn(move || -> String {
+            let reader = scope.spawn(move || {
                 read_ahead(path_ref, file_index as u32, window, chunk, dialect, &send)
             });
-            let mut layout: Option<(Vec<usize>, usize)> = None;
+            // set by the first window: field positions, row width, byte-order mark
+            let mut layout: Option<(Vec<usize>, usize, bool)> = None;
             let mut done = false;
             while !done {
                 let mut batch: Vec<RawWindow> = Vec::with_capacity(at_once);
-                while batch.len() < at_once {
-                    let Ok(raw) = receive.recv() else {
-                        done = true;
-                        break;
-                    };
+                while !done && batch.len() < at_once {
+                    let Ok(raw) = receive.recv() else { break };
                     let mut raw = raw?;
                     if layout.is_none() {
-                        // The first window: settle the encoding and read the header.
-                        let has_bom = raw.bytes.starts_with(BOM);
-                        if has_bom {
-                            raw.bytes.drain(..BOM.len());
-                        }
-                        let mut enc = *encoding.lock().expect("not poisoned");
-                        if declared == Encoding::Auto
-                            && enc == "utf-8"
-                            && std::str::from_utf8(&raw.bytes).is_err()
-                        {
-                            if has_bom {
-                                return Err(input_error(
-                                    1,
-                                    "the file starts with a UTF-8 byte-order mark but is not valid UTF-8; re-save it as UTF-8".into(),
-                                ));
-                            }
-                            enc = "windows-1252";
-                            *encoding.lock().expect("not poisoned") = enc;
-                        }
-                        let bytes = std::mem::take(&mut raw.bytes);
-                        let (text, s) = decode_window(bytes, enc, declared, &path, raw.offset, 0)?;
-                        seen.utf8_beyond_ascii |= s.utf8_beyond_ascii;
-                        let start = skip_lines(&text, dialect.skip_lines).ok_or_else(|| {
-                            input_error(
-                                1,
-                                format!(
-                                    "the file has fewer than the {} lines that skip_lines says precede the header",
-                                    dialect.skip_lines
-                                ),
-                            )
-                        })?;
-                        let body = &text[start..];
-                        if body.trim().is_empty() && raw.last {
-                            return Err(input_error(
-                                dialect.skip_lines as u64 + 1,
-                                "the file is empty: there is no header and no row\n  hint: check that the export finished, or that skip_lines is right".into(),
-                            ));
-                        }
-                        let (order, width, header_end) = read_header(
-                            &path,
-                            source,
-                            body,
-                            &all_fields,
-                            dialect.skip_lines as u64,
-                        )?;
-                        raw.data_start = start + header_end;
-                        raw.text = Some(text);
-                        layout = Some((order, width));
+                        let (order, width, bom) =
+                            first_window(&mut raw, &mut encoding, &mut seen, source, &all_fields)?;
+                        layout = Some((order, width, bom));
                     }
-                    let last = raw.last;
+                    done = raw.last;
                     batch.push(raw);
-                    if last {
-                        done = true;
-                        break;
-                    }
                 }
                 if batch.is_empty() {
                     break;
                 }
-                let (order, width) = layout.as_ref().expect("set by the first window");
+                let (order, width, bom) = layout.as_ref().expect("set by the first window");
                 let order: Vec<usize> = fields
                     .iter()
                     .map(|f| {
@@ -344,59 +310,49 @@ pub fn read_windows<T: Send>(
                         order[i]
                     })
                     .collect();
-                let enc = *encoding.lock().expect("not poisoned");
                 let results: Vec<Result<(T, u64, Seen, u64)>> = batch
                     .into_par_iter()
                     .map(|mut raw| {
-                        raw.started = std::time::Instant::now();
-                        let bytes_len = raw
-                            .bytes
-                            .len()
-                            .max(raw.text.as_ref().map_or(0, |t| t.len()))
-                            as u64;
+                        let started = std::time::Instant::now();
                         let mut s = Seen::default();
-                        if raw.text.is_none() {
-                            let bytes = std::mem::take(&mut raw.bytes);
-                            let (text, decoded) = decode_window(
-                                bytes,
-                                enc,
-                                declared,
-                                &path,
-                                raw.offset,
-                                raw.lines_before,
-                            )?;
-                            raw.text = Some(text);
-                            s = decoded;
-                        }
-                        let w = parse_window(raw, chunk, dialect, &order, *width, fields)
+                        let text = match raw.text.take() {
+                            Some(text) => text,
+                            None => {
+                                let bytes = std::mem::take(&mut raw.bytes);
+                                let place = (path.as_path(), raw.offset, raw.lines_before);
+                                let (text, decoded) =
+                                    decode_window(bytes, encoding, declared, *bom, place)?;
+                                s = decoded;
+                                text
+                            }
+                        };
+                        let len = text.len() as u64;
+                        let mut w = parse_window(raw, text, chunk, dialect, &order, *width, fields)
                             .map_err(|(line, message)| input_error(line, message))?;
+                        w.elapsed = started.elapsed();
                         let records = w.records;
-                        work(w).map(|t| (t, records, s, bytes_len))
+                        work(w).map(|t| (t, records, s, len))
                     })
                     .collect();
                 for r in results {
-                    let (t, records, s, bytes_len) = r?;
+                    let (t, records, s, len) = r?;
                     seen.utf8_beyond_ascii |= s.utf8_beyond_ascii;
                     seen.not_utf8 |= s.not_utf8;
                     file_rows += records;
-                    bar.inc(bytes_len);
+                    bar.inc(len);
                     merge(t)?;
                 }
             }
             drop(receive);
             Ok(reader.join().expect("the reading thread does not panic"))
         })?;
-        let (bytes, sha256) = digest
-            .split_once(':')
-            .map(|(b, s)| (b.parse().unwrap_or(0), s.to_string()))
-            .unwrap_or_default();
         info.sha256 = sha256;
         info.bytes = bytes;
         info.rows = file_rows;
         info.encoding = if seen.not_utf8 {
             "windows-1252"
         } else {
-            *encoding.lock().expect("not poisoned")
+            encoding
         };
         // Under `auto`, a file is UTF-8 only if all of it is: some windows read as UTF-8 with
         // accented letters and another that is not UTF-8 mean the file must be read again.
@@ -408,8 +364,62 @@ pub fn read_windows<T: Send>(
     Ok(Read::Done(rows_in))
 }
 
+/// The first window of a file: settle the encoding (under `auto`, windows-1252 as soon as the
+/// first window is not UTF-8), decode it and read the header. Returns the position of each
+/// schema field in the file's columns, the row width and whether the file has a byte-order mark.
+fn first_window(
+    raw: &mut RawWindow,
+    encoding: &mut &'static str,
+    seen: &mut Seen,
+    source: &SourcePlan,
+    all_fields: &[String],
+) -> Result<(Vec<usize>, usize, bool)> {
+    let dialect = &source.dialect;
+    let path = &source.files[raw.file_index as usize];
+    let input_error = |line: u64, message: String| Error::Input {
+        file: path.clone(),
+        line: line as usize,
+        message,
+    };
+    let bom = raw.bytes.starts_with(BOM);
+    if bom {
+        raw.bytes.drain(..BOM.len());
+    }
+    if dialect.encoding == Encoding::Auto
+        && !bom
+        && *encoding == "utf-8"
+        && std::str::from_utf8(&raw.bytes).is_err()
+    {
+        *encoding = "windows-1252";
+    }
+    let bytes = std::mem::take(&mut raw.bytes);
+    let (text, s) = decode_window(bytes, encoding, dialect.encoding, bom, (path, 0, 0))?;
+    seen.utf8_beyond_ascii |= s.utf8_beyond_ascii;
+    let start = skip_lines(&text, dialect.skip_lines).ok_or_else(|| {
+        input_error(
+            1,
+            format!(
+                "the file has fewer than the {} lines that skip_lines says precede the header",
+                dialect.skip_lines
+            ),
+        )
+    })?;
+    let body = &text[start..];
+    if body.trim().is_empty() && raw.last {
+        return Err(input_error(
+            dialect.skip_lines as u64 + 1,
+            "the file is empty: there is no header and no row\n  hint: check that the export finished, or that skip_lines is right".into(),
+        ));
+    }
+    let (order, width, header_end) =
+        read_header(path, source, body, all_fields, dialect.skip_lines as u64)?;
+    raw.data_start = start + header_end;
+    raw.text = Some(text);
+    Ok((order, width, bom))
+}
+
 /// The reading thread: cut the file into windows at record boundaries, checksum every byte,
-/// and send the windows on. Returns `bytes:sha256`.
+/// and send the windows on. Returns the file's size and SHA-256.
 fn read_ahead(
     path: &Path,
     file_index: u32,
@@ -417,20 +427,19 @@ fn read_ahead(
     chunk: usize,
     dialect: &Dialect,
     send: &std::sync::mpsc::SyncSender<Result<RawWindow>>,
-) -> String {
+) -> (u64, String) {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     let mut total = 0u64;
     let outcome = (|| -> Result<()> {
         let mut file = std::fs::File::open(path).map_err(read_error(path))?;
         let mut buf: Vec<u8> = Vec::with_capacity(window + chunk);
-        let (mut lines_before, mut offset) = (0u64, 0u64);
+        let mut lines_before = 0u64;
         let mut first = true;
         let mut more = true;
         while more {
-            let started = std::time::Instant::now();
             let mut target = window.max(buf.len() + chunk);
-            let cut = loop {
+            let (cut, lines) = loop {
                 let have = buf.len();
                 more = fill(&mut file, &mut buf, target, path)?;
                 hasher.update(&buf[have..]);
@@ -438,59 +447,52 @@ fn read_ahead(
                 let cut = if more {
                     last_record_end(&buf, dialect.quote)
                 } else {
-                    Some(buf.len())
+                    Some((buf.len(), newlines(&buf)))
                 };
                 // the first window must hold the lines to skip and the header
-                let enough = |c: usize| !first || newlines(&buf[..c]) > dialect.skip_lines as u64;
                 match cut {
-                    Some(c) if !more || enough(c) => break c,
+                    Some((c, lines)) if !more || !first || lines > dialect.skip_lines as u64 => {
+                        break (c, lines)
+                    }
                     _ => target = target.saturating_mul(2),
                 }
             };
             let rest = buf.split_off(cut);
             let bytes = std::mem::replace(&mut buf, rest);
-            let lines = newlines(&bytes);
-            let len = bytes.len() as u64;
             let raw = RawWindow {
                 file_index,
                 bytes,
                 text: None,
-                offset,
+                offset: total - (buf.len() + cut) as u64,
                 data_start: 0,
                 lines_before,
                 last: !more,
-                started,
             };
             if send.send(Ok(raw)).is_err() {
                 return Ok(());
             }
             lines_before += lines;
-            offset += len;
             first = false;
         }
         Ok(())
     })();
     if let Err(e) = outcome {
+        // the main thread learns of it in turn, after the windows before it
         let _ = send.send(Err(e));
     }
-    let sha: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{total}:{sha}")
+    (total, crate::hex(&hasher.finalize()))
 }
 
 /// Parse a window's records in chunks on several threads, into one frame numbered from 0.
 fn parse_window(
     raw: RawWindow,
+    text: String,
     chunk: usize,
     dialect: &Dialect,
     order: &[usize],
     width: usize,
     fields: &[String],
 ) -> std::result::Result<Window, (u64, String)> {
-    let text = raw.text.unwrap_or_default();
     let bytes = text.as_bytes();
     let bounds = chunk_bounds(bytes, raw.data_start.min(bytes.len()), dialect.quote, chunk);
     let spans: Vec<(usize, usize, u64, bool)> = bounds
@@ -523,7 +525,7 @@ fn parse_window(
         frame,
         rejected,
         records,
-        elapsed: raw.started.elapsed(),
+        elapsed: std::time::Duration::ZERO,
     })
 }
 
@@ -598,44 +600,17 @@ fn read_header(
     Ok((order, header.len(), r.position().byte() as usize))
 }
 
-/// Decode a file's bytes to UTF-8 text, as the dialect says or as detected.
+/// Decode a whole file's bytes to UTF-8 text, as the dialect says or as detected.
 pub fn decode(path: &Path, bytes: &[u8], encoding: Encoding) -> Result<(String, &'static str)> {
-    const BOM: &[u8] = b"\xEF\xBB\xBF";
-    let has_bom = bytes.starts_with(BOM);
-    let body = if has_bom { &bytes[BOM.len()..] } else { bytes };
-    let utf8 = |body: &[u8]| -> std::result::Result<String, std::str::Utf8Error> {
-        std::str::from_utf8(body).map(String::from)
+    let bom = bytes.starts_with(BOM);
+    let body = if bom { &bytes[BOM.len()..] } else { bytes };
+    let (text, seen) = decode_window(body.to_vec(), label(encoding), encoding, bom, (path, 0, 0))?;
+    let read_as = if seen.not_utf8 {
+        "windows-1252"
+    } else {
+        label(encoding)
     };
-    match encoding {
-        Encoding::Utf8 => utf8(body).map(|t| (t, "utf-8")).map_err(|e| {
-            let offset = e.valid_up_to();
-            let line = body[..offset].iter().filter(|b| **b == b'\n').count() + 1;
-            Error::Input {
-                file: path.to_path_buf(),
-                line,
-                message: format!(
-                    "the file is declared UTF-8 but byte {} (0x{:02X}) is not valid UTF-8\n  hint: set `encoding = \"windows-1252\"` (or `auto`) in the source's [source.dialect], or re-save the file as UTF-8",
-                    offset + if has_bom { 3 } else { 0 },
-                    body[offset]
-                ),
-            }
-        }),
-        Encoding::Auto if has_bom => utf8(body).map(|t| (t, "utf-8")).map_err(|e| Error::Input {
-            file: path.to_path_buf(),
-            line: body[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1,
-            message: "the file starts with a UTF-8 byte-order mark but is not valid UTF-8; re-save it as UTF-8".into(),
-        }),
-        Encoding::Auto => match utf8(body) {
-            Ok(t) => Ok((t, "utf-8")),
-            // Files that are not UTF-8 in this domain come from Excel on Windows: cp1252 is a
-            // superset of ISO-8859-1 for printable characters, so it is the safe reading.
-            Err(_) => Ok((decode_1252(body), "windows-1252")),
-        },
-        Encoding::Windows1252 => Ok((decode_1252(body), "windows-1252")),
-        // WHATWG (and encoding_rs) read the ISO-8859-1 label as windows-1252, which only differs
-        // in the C1 control range that no text file uses.
-        Encoding::Iso88591 => Ok((decode_1252(body), "iso-8859-1")),
-    }
+    Ok((text, read_as))
 }
 
 fn decode_1252(bytes: &[u8]) -> String {

@@ -345,12 +345,7 @@ fn process(
     // `unique` and `primaryKey` are rules over the whole source. The keys are collected while
     // the windows are validated as if no key repeated, which is what a register's identifiers
     // should do; if some did repeat after all, the source is read a second time knowing which.
-    let bytes: u64 = source
-        .files
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+    let bytes = ingest::total_bytes(source);
     let mut finder = RepeatFinder::new(source, scratch, bytes)?;
     let collecting = finder.is_some();
     let mark = sink.mark()?;

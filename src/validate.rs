@@ -580,8 +580,9 @@ fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
     h
 }
 
-/// Repeats within one frame (for a whole source held in memory, and tests).
-pub fn repeats_in(frame: &DataFrame, source: &SourcePlan) -> Result<Repeats> {
+/// Repeats within one frame.
+#[cfg(test)]
+fn repeats_in(frame: &DataFrame, source: &SourcePlan) -> Result<Repeats> {
     let scratch = std::env::temp_dir();
     match RepeatFinder::new(source, &scratch, 0)? {
         None => Ok(Repeats::default()),

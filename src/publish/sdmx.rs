@@ -227,6 +227,17 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The opening of a maintainable artefact (dataflow, code list, concept scheme, structure) with
+/// its name.
+fn open_artefact(out: &mut String, tag: &str, id: &str, agency: &SdmxAgency, label: &str) {
+    let _ = writeln!(
+        out,
+        "      <str:{tag} id=\"{id}\" agencyID=\"{}\" version=\"{}\">",
+        agency.agency, agency.version
+    );
+    name(out, "        ", label);
+}
+
 fn name(out: &mut String, indent: &str, text: &str) {
     let _ = writeln!(
         out,
@@ -385,14 +396,11 @@ pub fn structure(
     x.push_str("    <str:Dataflows>\n");
     for (table, _) in tables {
         let dsd = dsd_id(table);
-        let _ = writeln!(
-            x,
-            "      <str:Dataflow id=\"{}\" agencyID=\"{}\" version=\"{}\">",
-            table.sdmx.dataflow, agency.agency, agency.version
-        );
-        name(
+        open_artefact(
             &mut x,
-            "        ",
+            "Dataflow",
+            &table.sdmx.dataflow,
+            agency,
             table.title.as_deref().unwrap_or(&table.name),
         );
         x.push_str("        <str:Structure>\n");
@@ -411,12 +419,7 @@ pub fn structure(
 
     x.push_str("    <str:Codelists>\n");
     for list in lists.values() {
-        let _ = writeln!(
-            x,
-            "      <str:Codelist id=\"{}\" agencyID=\"{}\" version=\"{}\">",
-            list.id, agency.agency, agency.version
-        );
-        name(&mut x, "        ", &list.name);
+        open_artefact(&mut x, "Codelist", &list.id, agency, &list.name);
         for (code, label) in &list.codes {
             let _ = writeln!(x, "        <str:Code id=\"{}\">", escape(code));
             name(&mut x, "          ", label);
@@ -427,12 +430,13 @@ pub fn structure(
     x.push_str("    </str:Codelists>\n");
 
     x.push_str("    <str:Concepts>\n");
-    let _ = writeln!(
-        x,
-        "      <str:ConceptScheme id=\"{scheme}\" agencyID=\"{}\" version=\"{}\">",
-        agency.agency, agency.version
+    open_artefact(
+        &mut x,
+        "ConceptScheme",
+        &scheme,
+        agency,
+        &format!("Concepts of {pipeline}"),
     );
-    name(&mut x, "        ", &format!("Concepts of {pipeline}"));
     for (id, label) in &concepts {
         let _ = writeln!(x, "        <str:Concept id=\"{id}\">");
         name(&mut x, "          ", label);
@@ -443,14 +447,11 @@ pub fn structure(
     x.push_str("    <str:DataStructures>\n");
     for (table, _) in tables {
         let dsd = dsd_id(table);
-        let _ = writeln!(
-            x,
-            "      <str:DataStructure id=\"{dsd}\" agencyID=\"{}\" version=\"{}\">",
-            agency.agency, agency.version
-        );
-        name(
+        open_artefact(
             &mut x,
-            "        ",
+            "DataStructure",
+            &dsd,
+            agency,
             table.title.as_deref().unwrap_or(&table.name),
         );
         x.push_str("        <str:DataStructureComponents>\n          <str:DimensionList id=\"DimensionDescriptor\">\n");

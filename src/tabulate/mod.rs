@@ -131,7 +131,9 @@ fn aggregate(lf: LazyFrame, keys: &[String], aggs: &[Expr]) -> LazyFrame {
     }
 }
 
-pub fn tabulate(frame: &DataFrame, table: &TablePlan) -> Result<DataFrame> {
+/// A table over rows held in one frame (runs add up window cells with `merge_cells` instead).
+#[cfg(test)]
+fn tabulate(frame: &DataFrame, table: &TablePlan) -> Result<DataFrame> {
     from_cells(cells(frame, table)?, table)
 }
 

@@ -569,3 +569,21 @@ fn a_file_whose_accents_turn_out_not_utf8_is_read_again_as_windows_1252() {
     assert_eq!(rules(&q), vec!["202 codelist:sex sexe"]);
     assert_eq!(q[0]["raw_value"], "FÃ©");
 }
+
+#[test]
+fn a_file_with_a_byte_order_mark_must_be_utf8_to_its_last_window() {
+    // The byte-order mark says UTF-8; a byte that is not UTF-8 far into the file is an error
+    // naming its line, however the file is cut into windows.
+    let f = Fixture::new("delimiter = \";\"\nencoding = \"auto\"");
+    let mut data: Vec<u8> = b"\xEF\xBB\xBFid;sexe;n\n".to_vec();
+    for i in 0..300 {
+        data.extend_from_slice(format!("a{i};F;{i}\n").as_bytes());
+    }
+    data.extend_from_slice(b"w1;F\xe9minin;1\n");
+    f.data(&data);
+    let out = run_in_small_windows(&f).code(3).get_output().clone();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("data.csv:302:"), "{err}");
+    assert!(err.contains("byte-order mark"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
