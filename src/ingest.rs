@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use polars::prelude::*;
+use polars_arrow::array::View;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -44,11 +45,145 @@ pub struct Window {
 
 /// One stretch of a window's records, parsed on its own thread. Rows are numbered from 0 within
 /// the chunk, in record order; the window shifts them to global row numbers.
+///
+/// A value is not copied: it is a view of the window's text (arrow's string view: short values
+/// are held in the view itself, longer ones point into the text). Only values whose quotes had
+/// to be taken out differ from the text; they are copied into `unquoted`.
 struct Chunk {
-    /// Raw text columns, `__row` (chunk-local) and `__line`.
-    frame: DataFrame,
+    /// For each field asked for, a view of every kept row's value.
+    views: Vec<Vec<View>>,
+    /// Bytes in each field's values (arrow keeps the total with the array).
+    value_bytes: Vec<usize>,
+    /// Whether each field points into the window's text, and into `unquoted`.
+    uses: Vec<[bool; 2]>,
+    unquoted: Vec<u8>,
+    rows: Vec<u64>,
+    lines: Vec<u64>,
     rejected: Vec<Rejection>,
     records: u64,
+}
+
+/// The buffer a view points into, while a chunk is parsed: the window's text or the chunk's
+/// unquoted values. The window renumbers them per column.
+const IN_TEXT: u32 = 0;
+const IN_UNQUOTED: u32 = 1;
+
+/// Where a chunk's fields come from: slices of the window's text (at a known offset), or values
+/// the CSV reader rebuilt.
+#[derive(Clone, Copy)]
+enum Origin<'a> {
+    Text(&'a [u8]),
+    Rebuilt,
+}
+
+impl Chunk {
+    fn new(fields: usize, estimate: usize) -> Chunk {
+        Chunk {
+            views: (0..fields).map(|_| Vec::with_capacity(estimate)).collect(),
+            value_bytes: vec![0; fields],
+            uses: vec![[false; 2]; fields],
+            unquoted: Vec::new(),
+            rows: Vec::with_capacity(estimate),
+            lines: Vec::with_capacity(estimate),
+            rejected: Vec::new(),
+            records: 0,
+        }
+    }
+
+    /// Keep a record's fields (those in `order`), or reject the record when it is blank or has
+    /// the wrong number of fields. Fields are valid UTF-8: they are cut from text at ASCII bytes.
+    fn record(
+        &mut self,
+        fields: &[&[u8]],
+        origin: Origin,
+        line: u64,
+        layout: &Layout,
+    ) -> std::result::Result<(), (u64, String)> {
+        let row = self.records;
+        self.records += 1;
+        let reject = |rule: &str, message: String| Rejection {
+            row,
+            file: layout.file_index,
+            line,
+            column: None,
+            raw_value: Some(joined(fields, layout.delimiter)),
+            rule: rule.to_string(),
+            message,
+        };
+        if fields
+            .iter()
+            .all(|f| std::str::from_utf8(f).is_ok_and(|f| f.trim().is_empty()))
+        {
+            self.rejected
+                .push(reject("blank-row", "the row has no values".into()));
+            return Ok(());
+        }
+        let width = layout.width;
+        if fields.len() != width {
+            let rule = if fields.len() < width {
+                "missing-cell"
+            } else {
+                "extra-cell"
+            };
+            let message = format!(
+                "the row has {} fields, the header has {width}",
+                fields.len()
+            );
+            self.rejected.push(reject(rule, message));
+            return Ok(());
+        }
+        for (c, &src) in layout.order.iter().enumerate() {
+            let value = fields[src];
+            let view = if value.len() <= View::MAX_INLINE_SIZE as usize {
+                View::new_inline(value)
+            } else {
+                let (buffer, offset) = match origin {
+                    Origin::Text(text) => {
+                        (IN_TEXT, value.as_ptr() as usize - text.as_ptr() as usize)
+                    }
+                    Origin::Rebuilt => {
+                        self.unquoted.extend_from_slice(value);
+                        (IN_UNQUOTED, self.unquoted.len() - value.len())
+                    }
+                };
+                let offset = u32::try_from(offset).map_err(|_| {
+                    (
+                        line,
+                        "a window of the file holds more than 4 GiB of text".to_string(),
+                    )
+                })?;
+                self.uses[c][buffer as usize] = true;
+                View::new_from_bytes(value, buffer, offset)
+            };
+            self.views[c].push(view);
+            self.value_bytes[c] += value.len();
+        }
+        self.rows.push(row);
+        self.lines.push(line);
+        Ok(())
+    }
+
+    /// Take back the last kept row.
+    fn pop_row(&mut self) {
+        self.rows.pop();
+        self.lines.pop();
+        for (views, bytes) in self.views.iter_mut().zip(&mut self.value_bytes) {
+            if let Some(v) = views.pop() {
+                *bytes -= v.length as usize;
+            }
+        }
+    }
+}
+
+/// What every chunk of a window needs to know to parse its records.
+struct Layout<'a> {
+    file_index: u32,
+    delimiter: u8,
+    quote: u8,
+    /// The position of each field asked for among the file's columns.
+    order: &'a [usize],
+    /// Fields a row must have.
+    width: usize,
 }
 
 /// Bytes parsed by one thread at a time (MARSAD_CHUNK_BYTES changes it: the tests use tiny
@@ -493,7 +628,8 @@ fn parse_window(
     width: usize,
     fields: &[String],
 ) -> std::result::Result<Window, (u64, String)> {
-    let bytes = text.as_bytes();
+    let text = polars_buffer::Buffer::from(text.into_bytes());
+    let bytes = text.as_slice();
     let bounds = chunk_bounds(bytes, raw.data_start.min(bytes.len()), dialect.quote, chunk);
     let spans: Vec<(usize, usize, u64, bool)> = bounds
         .iter()
@@ -503,24 +639,22 @@ fn parse_window(
             (*from, to, *lines, raw.last && i + 1 == bounds.len())
         })
         .collect();
+    let layout = Layout {
+        file_index: raw.file_index,
+        delimiter: dialect.delimiter,
+        quote: dialect.quote,
+        order,
+        width,
+    };
     let chunks: Vec<Chunk> = spans
         .par_iter()
         .map(|&(from, to, lines, last)| {
-            parse_chunk(
-                raw.file_index,
-                &bytes[from..to],
-                raw.lines_before + lines,
-                last,
-                dialect,
-                order,
-                width,
-                fields,
-            )
+            parse_chunk(bytes, from..to, raw.lines_before + lines, last, &layout)
         })
         .collect::<std::result::Result<_, _>>()?;
     let records = chunks.iter().map(|c| c.records).sum();
-    let (frame, rejected) =
-        number_rows(chunks, raw.file_index).map_err(|e| (raw.lines_before + 1, e.to_string()))?;
+    let (frame, rejected) = assemble(chunks, &text, raw.file_index, fields)
+        .map_err(|e| (raw.lines_before + 1, e.to_string()))?;
     Ok(Window {
         frame,
         rejected,
@@ -530,39 +664,82 @@ fn parse_window(
 }
 
 /// Join a window's chunks into one frame, rows numbered from 0 in record order, with the file
-/// index.
-fn number_rows(chunks: Vec<Chunk>, file_index: u32) -> PolarsResult<(DataFrame, Vec<Rejection>)> {
-    let mut frame: Option<DataFrame> = None;
+/// index. Each text column is one string-view array over the window's text and the chunks'
+/// unquoted values, holding only the buffers it points into.
+fn assemble(
+    mut chunks: Vec<Chunk>,
+    text: &polars_buffer::Buffer<u8>,
+    file_index: u32,
+    fields: &[String],
+) -> PolarsResult<(DataFrame, Vec<Rejection>)> {
+    use polars_arrow::array::Utf8ViewArray;
+    use polars_arrow::datatypes::ArrowDataType;
+    let height: usize = chunks.iter().map(|c| c.rows.len()).sum();
+    let (mut rows, mut lines) = (Vec::with_capacity(height), Vec::with_capacity(height));
     let mut rejected = Vec::new();
     let mut next_row = 0u64;
-    for mut chunk in chunks {
-        let offset = next_row;
-        for r in &mut chunk.rejected {
-            r.row += offset;
-        }
-        rejected.append(&mut chunk.rejected);
-        let mut part = chunk.frame;
-        if offset > 0 {
-            let rows = part
-                .column(ROW)?
-                .u64()?
-                .apply_values(|r| r + offset)
-                .into_series()
-                .into_column();
-            part.with_column(rows)?;
-        }
-        part.with_column(Column::new(FILE.into(), vec![file_index; part.height()]))?;
-        match frame.as_mut() {
-            None => frame = Some(part),
-            Some(f) => {
-                f.vstack_mut(&part)?;
-            }
-        }
-        next_row += chunk.records;
+    let mut unquoted = Vec::with_capacity(chunks.len());
+    for c in &mut chunks {
+        unquoted.push(polars_buffer::Buffer::from(std::mem::take(&mut c.unquoted)));
+        rows.extend(c.rows.iter().map(|r| r + next_row));
+        lines.extend_from_slice(&c.lines);
+        rejected.extend(c.rejected.drain(..).map(|mut r| {
+            r.row += next_row;
+            r
+        }));
+        next_row += c.records;
     }
-    let mut frame = frame.expect("a window has at least one chunk");
-    frame.rechunk_mut_par();
-    Ok((frame, rejected))
+    let mut columns = Vec::with_capacity(fields.len() + 3);
+    for (f, name) in fields.iter().enumerate() {
+        let mut buffers: Vec<polars_buffer::Buffer<u8>> = Vec::new();
+        let mut text_at = None;
+        let mut views = Vec::with_capacity(height);
+        let mut value_bytes = 0;
+        for (c, extra) in chunks.iter().zip(&unquoted) {
+            let [in_text, in_unquoted] = c.uses[f];
+            let mut index = |buffer: &polars_buffer::Buffer<u8>| {
+                buffers.push(buffer.clone());
+                buffers.len() as u32 - 1
+            };
+            let text_index = match (in_text, text_at) {
+                (false, _) => 0,
+                (true, Some(i)) => i,
+                (true, None) => *text_at.insert(index(text)),
+            };
+            let extra_index = if in_unquoted { index(extra) } else { 0 };
+            views.extend(c.views[f].iter().map(|v| {
+                let mut v = *v;
+                if v.length > View::MAX_INLINE_SIZE {
+                    v.buffer_idx = if v.buffer_idx == IN_TEXT {
+                        text_index
+                    } else {
+                        extra_index
+                    };
+                }
+                v
+            }));
+            value_bytes += c.value_bytes[f];
+        }
+        let buffer_bytes = buffers.iter().map(|b| b.len()).sum();
+        // SAFETY: every view was made from a value that lies, as UTF-8, in the buffer it points
+        // to (the window's text, or the chunk's unquoted values), at the offset it records;
+        // buffers are renumbered above together with the views. Debug builds check it again.
+        let array = unsafe {
+            Utf8ViewArray::new_unchecked(
+                ArrowDataType::Utf8View,
+                views.into(),
+                buffers.into(),
+                None,
+                Some(value_bytes),
+                buffer_bytes,
+            )
+        };
+        columns.push(StringChunked::with_chunk(name.as_str().into(), array).into_column());
+    }
+    columns.push(Column::new(ROW.into(), rows));
+    columns.push(Column::new(LINE.into(), lines));
+    columns.push(Column::new(FILE.into(), vec![file_index; height]));
+    Ok((DataFrame::new_infer_height(columns)?, rejected))
 }
 
 /// Read the header (when the dialect has one) at the start of `body`: the position of each
@@ -652,38 +829,47 @@ fn chunk_bounds(body: &[u8], start: usize, quote: u8, target: usize) -> Vec<(usi
     bounds
 }
 
-/// Parse one chunk of records. Errors are (line, message).
-#[allow(clippy::too_many_arguments)]
+/// Parse one chunk of records, `span` of the window's `text`. Errors are (line, message).
 fn parse_chunk(
-    file_index: u32,
-    bytes: &[u8],
+    text: &[u8],
+    span: std::ops::Range<usize>,
     lines_before: u64,
     last: bool,
-    dialect: &Dialect,
-    order: &[usize],
-    width: usize,
-    field_names: &[String],
+    layout: &Layout,
 ) -> std::result::Result<Chunk, (u64, String)> {
+    let bytes = &text[span.clone()];
+    let estimate = bytes.len() / 64 + 16;
+    // Most chunks hold no quote at all: their records are lines and their fields are cut at
+    // each delimiter, which is much less work than the CSV reader's state machine.
+    let plain = ![b'\r', b'\n'].contains(&layout.delimiter)
+        && ![b'\r', b'\n'].contains(&layout.quote)
+        && memchr::memchr(layout.quote, bytes).is_none();
+    if plain {
+        if let Some(chunk) = parse_plain(text, span.clone(), lines_before, layout, estimate)? {
+            return Ok(chunk);
+        }
+    }
+    parse_csv(text, span, lines_before, last, layout, estimate)
+}
+
+/// Parse a chunk with the CSV reader, which handles quotes.
+fn parse_csv(
+    text: &[u8],
+    span: std::ops::Range<usize>,
+    lines_before: u64,
+    last: bool,
+    layout: &Layout,
+    estimate: usize,
+) -> std::result::Result<Chunk, (u64, String)> {
+    let bytes = &text[span];
+    let mut chunk = Chunk::new(layout.order.len(), estimate);
     let mut reader = csv::ReaderBuilder::new()
-        .delimiter(dialect.delimiter)
-        .quote(dialect.quote)
+        .delimiter(layout.delimiter)
+        .quote(layout.quote)
         .has_headers(false)
         .flexible(true)
         .from_reader(bytes);
-    let estimate = bytes.len() / 64 + 16;
-    let mut builders: Vec<StringChunkedBuilder> = field_names
-        .iter()
-        .map(|n| StringChunkedBuilder::new(n.as_str().into(), estimate))
-        .collect();
-    let (mut rows, mut lines, mut rejected) = (
-        Vec::with_capacity(estimate),
-        Vec::with_capacity(estimate),
-        Vec::new(),
-    );
-    // Byte records: the chunk is text already, and fields are cut at ASCII delimiters and
-    // quotes, so each field is text too; checking every record again would only cost time.
     let mut record = csv::ByteRecord::new();
-    let mut records = 0u64;
     let mut last_record: Option<(u64, usize)> = None;
     let (mut counted_lines, mut counted_to) = (lines_before, 0usize);
     loop {
@@ -704,70 +890,23 @@ fn parse_chunk(
         counted_lines += newlines(&bytes[counted_to..begin.max(counted_to)]);
         counted_to = counted_to.max(begin);
         let line = counted_lines + 1;
-        let row = records;
-        records += 1;
         last_record = Some((line, pos.byte() as usize));
-        let reject = |rule: &str, message: String| Rejection {
-            row,
-            file: file_index,
-            line,
-            column: None,
-            raw_value: Some(joined(&record, dialect.delimiter)),
-            rule: rule.to_string(),
-            message,
-        };
-        if record
-            .iter()
-            .all(|f| std::str::from_utf8(f).is_ok_and(|f| f.trim().is_empty()))
-        {
-            rejected.push(reject("blank-row", "the row has no values".into()));
-        } else if record.len() != width {
-            let rule = if record.len() < width {
-                "missing-cell"
-            } else {
-                "extra-cell"
-            };
-            rejected.push(reject(
-                rule,
-                format!(
-                    "the row has {} fields, the header has {width}",
-                    record.len()
-                ),
-            ));
-        } else {
-            for (builder, &src) in builders.iter_mut().zip(order) {
-                let field = record.get(src).unwrap_or(b"");
-                builder.append_value(std::str::from_utf8(field).unwrap_or_default());
-            }
-            rows.push(row);
-            lines.push(line);
-        }
+        let fields: Vec<&[u8]> = record.iter().collect();
+        chunk.record(&fields, Origin::Rebuilt, line, layout)?;
     }
-    let mut columns: Vec<Column> = builders
-        .into_iter()
-        .map(|b| b.finish().into_series().into_column())
-        .collect();
     // A quote that is opened and never closed swallows the rest of the file into one field;
     // an odd number of quote characters in the last record is the tell-tale.
     if let (true, Some((line, byte))) = (last, last_record) {
-        let quotes = bytes[byte..]
-            .iter()
-            .filter(|b| **b == dialect.quote)
-            .count();
+        let quotes = bytes[byte..].iter().filter(|b| **b == layout.quote).count();
         if quotes % 2 == 1 {
-            let row = records - 1;
-            if rows.last() == Some(&row) {
-                rows.pop();
-                lines.pop();
-                columns = columns
-                    .into_iter()
-                    .map(|c| c.slice(0, rows.len()))
-                    .collect();
+            let row = chunk.records - 1;
+            if chunk.rows.last() == Some(&row) {
+                chunk.pop_row();
             }
-            rejected.retain(|r| r.row != row);
-            rejected.push(Rejection {
+            chunk.rejected.retain(|r| r.row != row);
+            chunk.rejected.push(Rejection {
                 row,
-                file: file_index,
+                file: layout.file_index,
                 line,
                 column: None,
                 raw_value: Some(String::from_utf8_lossy(&bytes[byte..]).chars().take(200).collect()),
@@ -778,24 +917,55 @@ fn parse_chunk(
             });
         }
     }
-    columns.push(Column::new(ROW.into(), rows));
-    columns.push(Column::new(LINE.into(), lines));
-    let frame =
-        DataFrame::new_infer_height(columns).map_err(|e| (lines_before + 1, e.to_string()))?;
-    Ok(Chunk {
-        frame,
-        rejected,
-        records,
-    })
+    Ok(chunk)
+}
+
+/// Parse a chunk that holds no quote: a record per line, as the CSV reader would read it
+/// (empty lines skipped, `\r\n` or `\n` endings). `None` when a line holds a lone `\r`, which
+/// the CSV reader takes for the end of a record: the chunk is then left to it.
+fn parse_plain(
+    text: &[u8],
+    span: std::ops::Range<usize>,
+    lines_before: u64,
+    layout: &Layout,
+    estimate: usize,
+) -> std::result::Result<Option<Chunk>, (u64, String)> {
+    let mut chunk = Chunk::new(layout.order.len(), estimate);
+    let mut fields: Vec<&[u8]> = Vec::with_capacity(layout.width + 1);
+    let mut line = lines_before;
+    let mut at = span.start;
+    while at < span.end {
+        let end = memchr::memchr(b'\n', &text[at..span.end]).map_or(span.end, |i| at + i);
+        line += 1;
+        let mut content = &text[at..end];
+        if let [rest @ .., b'\r'] = content {
+            content = rest;
+        }
+        at = end + 1;
+        if content.is_empty() {
+            continue;
+        }
+        if memchr::memchr(b'\r', content).is_some() {
+            return Ok(None);
+        }
+        fields.clear();
+        let mut from = 0;
+        for i in memchr::memchr_iter(layout.delimiter, content) {
+            fields.push(&content[from..i]);
+            from = i + 1;
+        }
+        fields.push(&content[from..]);
+        chunk.record(&fields, Origin::Text(text), line, layout)?;
+    }
+    Ok(Some(chunk))
 }
 
 fn newlines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|b| **b == b'\n').count() as u64
 }
 
-fn joined(record: &csv::ByteRecord, delimiter: u8) -> String {
-    let sep = [delimiter];
-    String::from_utf8_lossy(&record.iter().collect::<Vec<_>>().join(&sep[..])).into_owned()
+fn joined(fields: &[&[u8]], delimiter: u8) -> String {
+    String::from_utf8_lossy(&fields.join(&[delimiter][..])).into_owned()
 }
 
 /// Map schema fields to file columns by name, or explain exactly how the header differs.
@@ -882,6 +1052,72 @@ mod tests {
         // a boundary every byte if allowed: only the starts of records outside quotes qualify
         let bounds = chunk_bounds(body, 6, b'"', 1);
         assert_eq!(bounds, vec![(6, 1), (10, 2), (18, 4)]);
+    }
+
+    /// The values of a chunk's kept rows, field by field, with its rows, lines and rejections.
+    fn contents(chunk: &Chunk, text: &[u8]) -> (Vec<Vec<String>>, Vec<u64>, Vec<u64>, Vec<String>) {
+        let value = |v: &View| {
+            let bytes = if v.length <= View::MAX_INLINE_SIZE {
+                v.get_inlined_slice().unwrap().to_vec()
+            } else if v.buffer_idx == IN_TEXT {
+                text[v.offset as usize..][..v.length as usize].to_vec()
+            } else {
+                chunk.unquoted[v.offset as usize..][..v.length as usize].to_vec()
+            };
+            String::from_utf8(bytes).unwrap()
+        };
+        let rejected = chunk
+            .rejected
+            .iter()
+            .map(|r| format!("{} {} {} {:?}", r.row, r.line, r.rule, r.raw_value))
+            .collect();
+        (
+            chunk
+                .views
+                .iter()
+                .map(|c| c.iter().map(value).collect())
+                .collect(),
+            chunk.rows.clone(),
+            chunk.lines.clone(),
+            rejected,
+        )
+    }
+
+    #[test]
+    fn lines_without_quotes_are_read_as_the_csv_reader_reads_them() {
+        let layout = Layout {
+            file_index: 0,
+            delimiter: b';',
+            quote: b'"',
+            order: &[2, 0],
+            width: 3,
+        };
+        let text = "head;er;x\r\na;b;Casablanca-Settat\r\n\r\n\n ; ;\nc;d\n;;\ne;f;g;h\ni;j\nk;l;Fès-Meknès et plus\n";
+        let bytes = text.as_bytes();
+        let span = 11..bytes.len();
+        let plain = parse_plain(bytes, span.clone(), 1, &layout, 4)
+            .unwrap()
+            .unwrap();
+        let csv = parse_csv(bytes, span, 1, true, &layout, 4).unwrap();
+        let got = contents(&plain, bytes);
+        assert_eq!(got, contents(&csv, bytes));
+        assert_eq!(
+            got.0,
+            vec![
+                vec!["Casablanca-Settat".to_string(), "Fès-Meknès et plus".into()],
+                vec!["a".to_string(), "k".into()]
+            ]
+        );
+        assert_eq!((got.1, got.2), (vec![0, 6], vec![2, 10]));
+        assert_eq!(got.3[0], "1 5 blank-row Some(\" ; ;\")");
+        assert_eq!(got.3.len(), 5, "{:?}", got.3);
+        // a lone carriage return ends a record for the CSV reader: the plain reader gives way
+        let lone = b"a;b;c\rd;e;f\n";
+        assert!(parse_plain(lone, 0..lone.len(), 0, &layout, 4)
+            .unwrap()
+            .is_none());
+        let chunk = parse_chunk(lone, 0..lone.len(), 0, true, &layout).unwrap();
+        assert_eq!(chunk.rows.len(), 2);
     }
 
     #[test]
