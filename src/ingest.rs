@@ -672,8 +672,6 @@ fn assemble(
     file_index: u32,
     fields: &[String],
 ) -> PolarsResult<(DataFrame, Vec<Rejection>)> {
-    use polars_arrow::array::Utf8ViewArray;
-    use polars_arrow::datatypes::ArrowDataType;
     let height: usize = chunks.iter().map(|c| c.rows.len()).sum();
     let (mut rows, mut lines) = (Vec::with_capacity(height), Vec::with_capacity(height));
     let mut rejected = Vec::new();
@@ -720,21 +718,12 @@ fn assemble(
             }));
             value_bytes += c.value_bytes[f];
         }
-        let buffer_bytes = buffers.iter().map(|b| b.len()).sum();
         // SAFETY: every view was made from a value that lies, as UTF-8, in the buffer it points
         // to (the window's text, or the chunk's unquoted values), at the offset it records;
-        // buffers are renumbered above together with the views. Debug builds check it again.
-        let array = unsafe {
-            Utf8ViewArray::new_unchecked(
-                ArrowDataType::Utf8View,
-                views.into(),
-                buffers.into(),
-                None,
-                Some(value_bytes),
-                buffer_bytes,
-            )
-        };
-        columns.push(StringChunked::with_chunk(name.as_str().into(), array).into_column());
+        // buffers are renumbered above together with the views.
+        let column =
+            unsafe { crate::text::column_of_views(name, views, buffers, None, value_bytes) };
+        columns.push(column.into_column());
     }
     columns.push(Column::new(ROW.into(), rows));
     columns.push(Column::new(LINE.into(), lines));
@@ -839,11 +828,13 @@ fn parse_chunk(
 ) -> std::result::Result<Chunk, (u64, String)> {
     let bytes = &text[span.clone()];
     let estimate = bytes.len() / 64 + 16;
-    // Most chunks hold no quote at all: their records are lines and their fields are cut at
-    // each delimiter, which is much less work than the CSV reader's state machine.
-    let plain = ![b'\r', b'\n'].contains(&layout.delimiter)
-        && ![b'\r', b'\n'].contains(&layout.quote)
-        && memchr::memchr(layout.quote, bytes).is_none();
+    // Most records hold no quote: a record is then a line, and its fields are cut at each
+    // delimiter, which is much less work than the CSV reader's state machine. The last chunk of
+    // a file stays with the CSV reader when it holds a quote, to catch a quote never closed.
+    let line_end = [b'\r', b'\n'];
+    let plain = !line_end.contains(&layout.delimiter)
+        && !line_end.contains(&layout.quote)
+        && (!last || memchr::memchr(layout.quote, bytes).is_none());
     if plain {
         if let Some(chunk) = parse_plain(text, span.clone(), lines_before, layout, estimate)? {
             return Ok(chunk);
@@ -920,9 +911,10 @@ fn parse_csv(
     Ok(chunk)
 }
 
-/// Parse a chunk that holds no quote: a record per line, as the CSV reader would read it
-/// (empty lines skipped, `\r\n` or `\n` endings). `None` when a line holds a lone `\r`, which
-/// the CSV reader takes for the end of a record: the chunk is then left to it.
+/// Parse a chunk line by line, as the CSV reader would read it (empty lines skipped, `\r\n` or
+/// `\n` endings); a line with a quote is handed to the CSV reader for that one record, which
+/// may run over several lines. `None` when a line holds a lone `\r` outside such a record: the
+/// CSV reader takes it for the end of a record, and the chunk is left to it.
 fn parse_plain(
     text: &[u8],
     span: std::ops::Range<usize>,
@@ -932,17 +924,39 @@ fn parse_plain(
 ) -> std::result::Result<Option<Chunk>, (u64, String)> {
     let mut chunk = Chunk::new(layout.order.len(), estimate);
     let mut fields: Vec<&[u8]> = Vec::with_capacity(layout.width + 1);
-    let mut line = lines_before;
+    let mut record = csv::ByteRecord::new();
+    // newlines between the start of the chunk and `at`
+    let mut newlines_before = 0u64;
     let mut at = span.start;
     while at < span.end {
         let end = memchr::memchr(b'\n', &text[at..span.end]).map_or(span.end, |i| at + i);
-        line += 1;
+        let line = lines_before + newlines_before + 1;
         let mut content = &text[at..end];
         if let [rest @ .., b'\r'] = content {
             content = rest;
         }
-        at = end + 1;
         if content.is_empty() {
+            at = end + 1;
+            newlines_before += 1;
+            continue;
+        }
+        if memchr::memchr(layout.quote, content).is_some() {
+            let mut reader = csv::ReaderBuilder::new()
+                .delimiter(layout.delimiter)
+                .quote(layout.quote)
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(&text[at..span.end]);
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => return Err((line, format!("CSV error: {e}"))),
+            }
+            let fields: Vec<&[u8]> = record.iter().collect();
+            chunk.record(&fields, Origin::Rebuilt, line, layout)?;
+            let consumed = reader.position().byte() as usize;
+            newlines_before += newlines(&text[at..at + consumed]);
+            at += consumed;
             continue;
         }
         if memchr::memchr(b'\r', content).is_some() {
@@ -956,6 +970,8 @@ fn parse_plain(
         }
         fields.push(&content[from..]);
         chunk.record(&fields, Origin::Text(text), line, layout)?;
+        at = end + 1;
+        newlines_before += 1;
     }
     Ok(Some(chunk))
 }
@@ -1084,7 +1100,7 @@ mod tests {
     }
 
     #[test]
-    fn lines_without_quotes_are_read_as_the_csv_reader_reads_them() {
+    fn records_cut_at_lines_are_read_as_the_csv_reader_reads_them() {
         let layout = Layout {
             file_index: 0,
             delimiter: b';',
@@ -1092,7 +1108,8 @@ mod tests {
             order: &[2, 0],
             width: 3,
         };
-        let text = "head;er;x\r\na;b;Casablanca-Settat\r\n\r\n\n ; ;\nc;d\n;;\ne;f;g;h\ni;j\nk;l;Fès-Meknès et plus\n";
+        let text = "head;er;x\r\na;b;Casablanca-Settat\r\n\r\n\n ; ;\nc;d\n;;\ne;f;g;h\ni;j\nk;l;Fès-Meknès et plus\n\
+                    \"q\";\"r\r\n\"\"s\"\"\";\"long value, quoted\"\r\nm;n;o\r\nt;u\"v;w\"\nx;y;z";
         let bytes = text.as_bytes();
         let span = 11..bytes.len();
         let plain = parse_plain(bytes, span.clone(), 1, &layout, 4)
@@ -1104,11 +1121,28 @@ mod tests {
         assert_eq!(
             got.0,
             vec![
-                vec!["Casablanca-Settat".to_string(), "Fès-Meknès et plus".into()],
-                vec!["a".to_string(), "k".into()]
+                vec![
+                    "Casablanca-Settat".to_string(),
+                    "Fès-Meknès et plus".into(),
+                    "long value, quoted".into(),
+                    "o".into(),
+                    "w\"".into(),
+                    "z".into()
+                ],
+                vec![
+                    "a".to_string(),
+                    "k".into(),
+                    "q".into(),
+                    "m".into(),
+                    "t".into(),
+                    "x".into()
+                ]
             ]
         );
-        assert_eq!((got.1, got.2), (vec![0, 6], vec![2, 10]));
+        assert_eq!(
+            (got.1, got.2),
+            (vec![0, 6, 7, 8, 9, 10], vec![2, 10, 11, 13, 14, 15])
+        );
         assert_eq!(got.3[0], "1 5 blank-row Some(\" ; ;\")");
         assert_eq!(got.3.len(), 5, "{:?}", got.3);
         // a lone carriage return ends a record for the CSV reader: the plain reader gives way

@@ -18,6 +18,7 @@ pub mod schema;
 pub mod spec;
 pub mod survey;
 pub mod tabulate;
+mod text;
 pub mod validate;
 
 pub use error::{Error, Result};
