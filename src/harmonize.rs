@@ -162,15 +162,15 @@ impl<'a> Distinct<'a> {
         per_value: &[Option<String>],
         missing: Option<&str>,
     ) -> StringChunked {
-        let mut out = StringChunkedBuilder::new(name.into(), self.ids.len());
-        for &id in &self.ids {
-            out.append_option(if id == MISSING {
-                missing
-            } else {
-                per_value[id as usize].as_deref()
-            });
-        }
-        out.finish()
+        let mut values: Vec<Option<&str>> = per_value.iter().map(|v| v.as_deref()).collect();
+        values.push(missing);
+        let last = (values.len() - 1) as u32;
+        let ids: Vec<u32> = self
+            .ids
+            .iter()
+            .map(|&id| if id == MISSING { last } else { id })
+            .collect();
+        crate::text::repeat(name, &values, &ids)
     }
 }
 
@@ -376,26 +376,36 @@ fn map_codes(
     }
     unmapped.sort_by(|a, b| b.rows.cmp(&a.rows).then(a.raw_value.cmp(&b.raw_value)));
     // The code of every row; a missing value gets the plan's `missing` code.
+    let failing: Vec<IdxSize> = distinct
+        .ids
+        .iter()
+        .enumerate()
+        .filter(|(_, &id)| id != MISSING && codes[id as usize].is_none())
+        .map(|(row, _)| row as IdxSize)
+        .collect();
     let codes = distinct.spread(h.into.as_str(), &codes, Some(h.missing.as_str()));
-    let failing = codes.null_count() > 0;
     let mut df = df;
     df.with_column(codes.into_series().into_column())
         .at(context)?;
-    if failing {
+    if !failing.is_empty() {
         let default = format!(
             "no code in the list `{}` for this value; add it under [harmonize.extra] in the pipeline, or set `unknown`",
             h.codelist.name
         );
-        let why: Vec<Option<String>> = why
-            .into_iter()
-            .map(|w| Some(w.unwrap_or_else(|| default.clone())))
+        let messages: Vec<&str> = failing
+            .iter()
+            .map(|&row| {
+                let id = distinct.ids[row as usize] as usize;
+                why[id].as_deref().unwrap_or(default.as_str())
+            })
             .collect();
-        let message = distinct.spread("__why", &why, Some(default.as_str()));
+        let rows = IdxCa::from_vec(PlSmallStr::EMPTY, failing);
         let failed = df
-            .clone()
+            .select([ROW, FILE, LINE, h.column.as_str()])
+            .and_then(|f| f.take(&rows))
+            .at(context)?
             .lazy()
-            .with_column(lit(message.into_series()).alias("__why"))
-            .filter(col(h.into.as_str()).is_null())
+            .with_column(lit(Series::new("__why".into(), messages)).alias("__why"))
             .select([
                 col(ROW),
                 col(FILE),
