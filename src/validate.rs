@@ -26,23 +26,44 @@ fn typed_name(field: &str) -> String {
     format!("__typed__{field}")
 }
 
+fn missing_name(field: &str) -> String {
+    format!("__missing__{field}")
+}
+
+fn value_name(field: &str) -> String {
+    format!("__value__{field}")
+}
+
 fn string_list(values: &[String]) -> Expr {
     lit(Series::new(PlSmallStr::EMPTY, values)).implode(false)
+}
+
+/// Whether a field's raw text is a missing value (null, or one of the schema's `missingValues`
+/// and the dialect's null markers).
+fn is_missing(field: &Field, source: &SourcePlan) -> Expr {
+    let mut missing: Vec<String> = source.schema.missing_values.clone();
+    missing.extend(source.dialect.null_markers.iter().cloned());
+    let raw = col(field.name.as_str());
+    // A few markers are compared one by one: string views make an equality test a comparison
+    // of two integers for most values, which is much cheaper than hashing every value.
+    if missing.len() <= 8 {
+        missing
+            .iter()
+            .fold(raw.clone().is_null(), |any, m| any.or(raw.clone().eq(lit(m.clone()))))
+    } else {
+        raw.clone()
+            .is_null()
+            .or(raw.is_in(string_list(&missing), false))
+    }
 }
 
 /// A field as read: whether the raw text is a missing value, the text with missing values
 /// nulled, the typed value, and the message given when the text is not of the field's type.
 fn read_field(field: &Field, source: &SourcePlan) -> (Expr, Expr, Expr, String) {
-    let mut missing: Vec<String> = source.schema.missing_values.clone();
-    missing.extend(source.dialect.null_markers.iter().cloned());
-    let raw = col(field.name.as_str());
-    let is_missing = raw
-        .clone()
-        .is_null()
-        .or(raw.clone().is_in(string_list(&missing), false));
+    let is_missing = is_missing(field, source);
     let value = when(is_missing.clone())
         .then(lit(NULL).cast(DataType::String))
-        .otherwise(raw);
+        .otherwise(col(field.name.as_str()));
     let (typed, message) = type_field(field, value.clone(), source.dialect.decimal_comma);
     (is_missing, value, typed, message)
 }
@@ -68,11 +89,23 @@ pub fn validate(
             .at(|| format!("validating source `{}`", source.name))?;
     }
 
-    let mut typed = Vec::new();
+    // Each field is read once, in steps that later ones refer to by name: whether it is
+    // missing, its text with missing values nulled, its typed value.
+    let (mut missing, mut values, mut typed) = (Vec::new(), Vec::new(), Vec::new());
     let mut rules = Vec::new();
     for field in &schema.fields {
-        let (is_missing, value, typed_expr, type_message) = read_field(field, source);
-        typed.push(typed_expr.alias(typed_name(&field.name)));
+        let name = field.name.as_str();
+        missing.push(is_missing(field, source).alias(missing_name(name)));
+        values.push(
+            when(col(missing_name(name)))
+                .then(lit(NULL).cast(DataType::String))
+                .otherwise(col(name))
+                .alias(value_name(name)),
+        );
+        let (typed_expr, type_message) =
+            type_field(field, col(value_name(name)), source.dialect.decimal_comma);
+        typed.push(typed_expr.alias(typed_name(name)));
+        let (is_missing, value) = (col(missing_name(name)), col(value_name(name)));
         let t = col(typed_name(&field.name));
         let required = field.constraints.required || schema.primary_key.contains(&field.name);
         if required {
@@ -133,6 +166,8 @@ pub fn validate(
         .unwrap_or(lit(false));
     let checked = frame
         .lazy()
+        .with_columns(missing)
+        .with_columns(values)
         .with_columns(typed)
         .with_columns(fails)
         .with_column(any_fail.alias("__any_fail"))
