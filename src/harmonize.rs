@@ -135,23 +135,36 @@ const MISSING: u32 = u32::MAX;
 
 impl<'a> Distinct<'a> {
     fn of(text: &'a StringChunked) -> Distinct<'a> {
-        let mut index: PlHashMap<&str, u32> = PlHashMap::new();
+        use polars_arrow::array::View;
+        let mut by_text: PlHashMap<&str, u32> = PlHashMap::new();
+        // A value of up to 12 bytes is held whole in its string view, so the view's 16 bytes
+        // can be looked up as one integer; equal short values made elsewhere with different
+        // padding still meet in `by_text`.
+        let mut by_view: PlHashMap<u128, u32> = PlHashMap::new();
         let (mut values, mut rows) = (Vec::new(), Vec::new());
-        let ids = text
-            .iter()
-            .map(|v| match v {
-                None => MISSING,
-                Some(v) => {
-                    let id = *index.entry(v).or_insert_with(|| {
-                        values.push(v);
-                        rows.push(0);
+        let mut ids = Vec::with_capacity(text.len());
+        for array in text.downcast_iter() {
+            for (value, view) in array.iter().zip(array.views().iter()) {
+                let Some(value) = value else {
+                    ids.push(MISSING);
+                    continue;
+                };
+                let mut by_value = || {
+                    *by_text.entry(value).or_insert_with(|| {
+                        values.push(value);
+                        rows.push(0u64);
                         (values.len() - 1) as u32
-                    });
-                    rows[id as usize] += 1;
-                    id
-                }
-            })
-            .collect();
+                    })
+                };
+                let id = if view.length <= View::MAX_INLINE_SIZE {
+                    *by_view.entry(view.as_u128()).or_insert_with(by_value)
+                } else {
+                    by_value()
+                };
+                rows[id as usize] += 1;
+                ids.push(id);
+            }
+        }
         Distinct { values, rows, ids }
     }
 
@@ -425,6 +438,36 @@ fn map_codes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distinct_values_are_found_once_whether_short_or_long() {
+        let long = "Laâyoune-Sakia El Hamra";
+        let mut text = StringChunked::new("r".into(), [Some("F"), Some(long), None, Some("F")]);
+        text.append(&StringChunked::new(
+            "r".into(),
+            [Some(long), Some("M"), Some("F")],
+        ))
+        .unwrap();
+        let d = Distinct::of(&text);
+        assert_eq!(d.values, vec!["F", long, "M"]);
+        assert_eq!(d.rows, vec![3, 2, 1]);
+        assert_eq!(d.ids, vec![0, 1, MISSING, 0, 1, 2, 0]);
+        let codes = [Some("F".to_string()), Some("MA-11".into()), None];
+        let spread = d.spread("c", &codes, Some("_U"));
+        let spread: Vec<Option<&str>> = spread.iter().collect();
+        assert_eq!(
+            spread,
+            [
+                Some("F"),
+                Some("MA-11"),
+                Some("_U"),
+                Some("F"),
+                Some("MA-11"),
+                None,
+                Some("F")
+            ]
+        );
+    }
 
     #[test]
     fn look_up_groups_equal_the_expression() {

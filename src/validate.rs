@@ -47,9 +47,9 @@ fn is_missing(field: &Field, source: &SourcePlan) -> Expr {
     // A few markers are compared one by one: string views make an equality test a comparison
     // of two integers for most values, which is much cheaper than hashing every value.
     if missing.len() <= 8 {
-        missing
-            .iter()
-            .fold(raw.clone().is_null(), |any, m| any.or(raw.clone().eq(lit(m.clone()))))
+        missing.iter().fold(raw.clone().is_null(), |any, m| {
+            any.or(raw.clone().eq(lit(m.clone())))
+        })
     } else {
         raw.clone()
             .is_null()
@@ -521,29 +521,46 @@ impl RepeatFinder {
             .select(self.typed.clone())
             .collect()
             .at(context)?;
-        let files = typed.column(FILE).at(context)?.u32().at(context)?;
-        let lines = typed.column(LINE).at(context)?.u64().at(context)?;
+        let files: Vec<u32> = typed
+            .column(FILE)
+            .at(context)?
+            .u32()
+            .at(context)?
+            .into_no_null_iter()
+            .collect();
+        let lines: Vec<u64> = typed
+            .column(LINE)
+            .at(context)?
+            .u64()
+            .at(context)?
+            .into_no_null_iter()
+            .collect();
         let buckets = self.buckets.lock().map(|b| b.len()).unwrap_or(1);
         let n = buckets as u64;
         let mut out = vec![Vec::new(); buckets];
         let mut key = Vec::new();
         for (s, set) in self.sets.iter().enumerate() {
-            let parts: Vec<&StringChunked> = set
+            let parts: Vec<Vec<Option<&str>>> = set
                 .iter()
-                .map(|c| typed.column(c).and_then(|c| c.str()))
+                .map(|c| {
+                    typed
+                        .column(c)
+                        .and_then(|c| c.str())
+                        .map(|c| c.iter().collect())
+                })
                 .collect::<PolarsResult<_>>()
                 .at(context)?;
             'rows: for i in 0..typed.height() {
                 key.clear();
                 for p in &parts {
-                    let Some(v) = p.get(i) else { continue 'rows };
+                    let Some(v) = p[i] else { continue 'rows };
                     key.extend_from_slice(&(v.len() as u32).to_le_bytes());
                     key.extend_from_slice(v.as_bytes());
                 }
                 let bucket = &mut out[(fnv1a(s as u64, &key) % n) as usize];
                 bucket.extend_from_slice(&(s as u32).to_le_bytes());
-                bucket.extend_from_slice(&files.get(i).unwrap_or(0).to_le_bytes());
-                bucket.extend_from_slice(&lines.get(i).unwrap_or(0).to_le_bytes());
+                bucket.extend_from_slice(&files[i].to_le_bytes());
+                bucket.extend_from_slice(&lines[i].to_le_bytes());
                 bucket.extend_from_slice(&(key.len() as u32).to_le_bytes());
                 bucket.extend_from_slice(&key);
             }
@@ -572,34 +589,48 @@ impl RepeatFinder {
             let path = path.to_path_buf();
             move |e: std::io::Error| Error::Write { path, source: e }
         };
-        let mut sets = vec![HashSet::new(); self.sets.len()];
-        let buckets = self.buckets.into_inner().map_err(|_| Error::Invariant {
+        use rayon::prelude::*;
+        let mut buckets = self.buckets.into_inner().map_err(|_| Error::Invariant {
             table: "(keys)".into(),
             message: "a thread failed while writing keys".into(),
         })?;
-        for (i, mut w) in buckets.into_iter().enumerate() {
+        for w in &mut buckets {
             w.flush().map_err(io(self.dir.path()))?;
-            drop(w);
-            let path = self.dir.path().join(format!("{i}.keys"));
-            let bytes = std::fs::read(&path).map_err(io(&path))?;
-            std::fs::remove_file(&path).map_err(io(&path))?;
-            let mut entries: Vec<(u32, &[u8], u32, u64)> = Vec::new();
-            let mut at = 0;
-            let u32_at = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
-            while at < bytes.len() {
-                let set = u32_at(&bytes, at);
-                let file = u32_at(&bytes, at + 4);
-                let line = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap());
-                let len = u32_at(&bytes, at + 16) as usize;
-                entries.push((set, &bytes[at + 20..at + 20 + len], file, line));
-                at += 20 + len;
-            }
-            entries.sort_unstable();
-            for run in entries.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
-                if run.len() > 1 {
-                    sets[run[0].0 as usize].extend(run.iter().map(|e| (e.2, e.3)));
+        }
+        let n = buckets.len();
+        drop(buckets);
+        let dir = self.dir.path();
+        // Buckets are sorted on all threads at once; each holds a few megabytes.
+        let found: Vec<Vec<(u32, u32, u64)>> = (0..n)
+            .into_par_iter()
+            .map(|i| -> Result<Vec<(u32, u32, u64)>> {
+                let path = dir.join(format!("{i}.keys"));
+                let bytes = std::fs::read(&path).map_err(io(&path))?;
+                std::fs::remove_file(&path).map_err(io(&path))?;
+                let mut entries: Vec<(u32, &[u8], u32, u64)> = Vec::new();
+                let mut at = 0;
+                let u32_at =
+                    |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+                while at < bytes.len() {
+                    let set = u32_at(&bytes, at);
+                    let file = u32_at(&bytes, at + 4);
+                    let line = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap());
+                    let len = u32_at(&bytes, at + 16) as usize;
+                    entries.push((set, &bytes[at + 20..at + 20 + len], file, line));
+                    at += 20 + len;
                 }
-            }
+                entries.sort_unstable();
+                Ok(entries
+                    .chunk_by(|a, b| a.0 == b.0 && a.1 == b.1)
+                    .filter(|run| run.len() > 1)
+                    .flatten()
+                    .map(|e| (e.0, e.2, e.3))
+                    .collect())
+            })
+            .collect::<Result<_>>()?;
+        let mut sets = vec![HashSet::new(); self.sets.len()];
+        for (set, file, line) in found.into_iter().flatten() {
+            sets[set as usize].insert((file, line));
         }
         Ok(Repeats { sets })
     }
