@@ -410,7 +410,7 @@ pub fn read_windows<T: Send>(
         let mut seen = Seen::default();
         let mut encoding = info.encoding;
         let (bytes, sha256) = std::thread::scope(|scope| -> Result<(u64, String)> {
-            let (send, receive) = std::sync::mpsc::sync_channel::<Result<RawWindow>>(at_once);
+            let (send, receive) = std::sync::mpsc::sync_channel::<Result<RawWindow>>(1);
             let path_ref = &path;
             let reader = scope.spawn(move || {
                 read_ahead(path_ref, file_index as u32, window, chunk, dialect, &send)
