@@ -241,6 +241,7 @@ fn parse_input(raw: &str) -> Result<(String, PathBuf), String> {
 }
 
 fn main() -> ExitCode {
+    marsad::limit_allocator_arenas();
     let cli = Cli::parse();
     let format = match cli.log_format {
         Format::Text => LogFormat::Text,
