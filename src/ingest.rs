@@ -829,12 +829,17 @@ fn parse_chunk(
     let bytes = &text[span.clone()];
     let estimate = bytes.len() / 64 + 16;
     // Most records hold no quote: a record is then a line, and its fields are cut at each
-    // delimiter, which is much less work than the CSV reader's state machine. The last chunk of
-    // a file stays with the CSV reader when it holds a quote, to catch a quote never closed.
+    // delimiter, which is much less work than the CSV reader's state machine. A record with a
+    // quote is handed to the CSV reader on its own, which costs far more than reading a whole
+    // chunk with it: past one quote in a kilobyte (a file whose fields are all quoted), the
+    // chunk goes to the CSV reader whole. So does the last chunk of a file when it holds a
+    // quote, to catch a quote never closed.
     let line_end = [b'\r', b'\n'];
+    let quotes = memchr::memchr_iter(layout.quote, bytes).count();
     let plain = !line_end.contains(&layout.delimiter)
         && !line_end.contains(&layout.quote)
-        && (!last || memchr::memchr(layout.quote, bytes).is_none());
+        && quotes <= bytes.len() / 1024
+        && (!last || quotes == 0);
     if plain {
         if let Some(chunk) = parse_plain(text, span.clone(), lines_before, layout, estimate)? {
             return Ok(chunk);
