@@ -240,22 +240,23 @@ pub fn files(source: &SourcePlan) -> Vec<FileInfo> {
         .collect()
 }
 
-/// End of the last complete record in `bytes` (just after a newline outside quotes), given
-/// that `bytes` starts at the start of a record, with the number of newlines before it.
-fn last_record_end(bytes: &[u8], quote: u8) -> Option<(usize, u64)> {
-    let mut in_quote = false;
-    let (mut end, mut lines) = (None, 0u64);
-    for i in memchr::memchr2_iter(quote, b'\n', bytes) {
+/// The end of every record in `bytes` (just after a newline outside quotes), with the number of
+/// newlines up to it, given that `bytes` starts at the start of a record.
+fn record_ends(bytes: &[u8], quote: u8) -> impl Iterator<Item = (usize, u64)> + '_ {
+    let (mut in_quote, mut lines) = (false, 0u64);
+    memchr::memchr2_iter(quote, b'\n', bytes).filter_map(move |i| {
         if bytes[i] == quote {
             in_quote = !in_quote;
-        } else {
-            lines += 1;
-            if !in_quote {
-                end = Some((i + 1, lines));
-            }
+            return None;
         }
-    }
-    end
+        lines += 1;
+        (!in_quote).then_some((i + 1, lines))
+    })
+}
+
+/// End of the last complete record in `bytes`, with the number of newlines before it.
+fn last_record_end(bytes: &[u8], quote: u8) -> Option<(usize, u64)> {
+    record_ends(bytes, quote).last()
 }
 
 /// Bytes in a source's files (for the progress bar and the key buckets).
@@ -415,7 +416,8 @@ pub fn read_windows<T: Send>(
             let reader = scope.spawn(move || {
                 read_ahead(path_ref, file_index as u32, window, chunk, dialect, &send)
             });
-            // set by the first window: field positions, row width, byte-order mark
+            // set by the first window: the file column of each field asked for, the row width,
+            // whether the file has a byte-order mark
             let mut layout: Option<(Vec<usize>, usize, bool)> = None;
             let mut done = false;
             while !done {
@@ -426,6 +428,16 @@ pub fn read_windows<T: Send>(
                     if layout.is_none() {
                         let (order, width, bom) =
                             first_window(&mut raw, &mut encoding, &mut seen, source, &all_fields)?;
+                        let order = fields
+                            .iter()
+                            .map(|f| {
+                                let i = all_fields
+                                    .iter()
+                                    .position(|a| a == f)
+                                    .expect("a schema field");
+                                order[i]
+                            })
+                            .collect();
                         layout = Some((order, width, bom));
                     }
                     done = raw.last;
@@ -435,16 +447,6 @@ pub fn read_windows<T: Send>(
                     break;
                 }
                 let (order, width, bom) = layout.as_ref().expect("set by the first window");
-                let order: Vec<usize> = fields
-                    .iter()
-                    .map(|f| {
-                        let i = all_fields
-                            .iter()
-                            .position(|a| a == f)
-                            .expect("a schema field");
-                        order[i]
-                    })
-                    .collect();
                 let results: Vec<Result<(T, u64, Seen, u64)>> = batch
                     .into_par_iter()
                     .map(|mut raw| {
@@ -462,7 +464,7 @@ pub fn read_windows<T: Send>(
                             }
                         };
                         let len = text.len() as u64;
-                        let mut w = parse_window(raw, text, chunk, dialect, &order, *width, fields)
+                        let mut w = parse_window(raw, text, chunk, dialect, order, *width, fields)
                             .map_err(|(line, message)| input_error(line, message))?;
                         w.elapsed = started.elapsed();
                         let records = w.records;
@@ -799,20 +801,14 @@ fn skip_lines(text: &str, n: usize) -> Option<usize> {
 /// a record (a newline outside quotes) at least `target` bytes after the previous one, with the
 /// number of newlines before it, so that every chunk knows its first line number.
 fn chunk_bounds(body: &[u8], start: usize, quote: u8, target: usize) -> Vec<(usize, u64)> {
-    let mut bounds = vec![(start, newlines(&body[..start]))];
-    let mut in_quote = false;
-    let mut lines = bounds[0].1;
+    let before = newlines(&body[..start]);
+    let mut bounds = vec![(start, before)];
     let mut next = start + target;
-    for i in memchr::memchr2_iter(quote, b'\n', &body[start..]) {
-        let i = i + start;
-        if body[i] == quote {
-            in_quote = !in_quote;
-        } else {
-            lines += 1;
-            if !in_quote && i + 1 >= next && i + 1 < body.len() {
-                bounds.push((i + 1, lines));
-                next = i + 1 + target;
-            }
+    for (end, lines) in record_ends(&body[start..], quote) {
+        let (end, lines) = (start + end, before + lines);
+        if end >= next && end < body.len() {
+            bounds.push((end, lines));
+            next = end + target;
         }
     }
     bounds
