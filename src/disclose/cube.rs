@@ -188,14 +188,6 @@ impl Cube {
         self.cells.is_empty()
     }
 
-    pub fn sizes(&self) -> &[usize] {
-        &self.sizes
-    }
-
-    pub fn has_total(&self, d: usize) -> bool {
-        self.totals[d]
-    }
-
     fn is_total(&self, d: usize, position: usize) -> bool {
         self.totals[d] && position == self.sizes[d] - 1
     }
@@ -266,7 +258,9 @@ pub struct Suppression {
     pub certificates: Vec<Certificate>,
 }
 
-/// How many hypercubes are looked at per sensitive cell, at most.
+/// About how many hypercubes are looked at per sensitive cell: the choices per dimension are cut
+/// to keep their product under this, and the hypercube through the totals is then added to each
+/// dimension's choices, so 4 dimensions may look at up to 7^4 = 2401.
 const SEARCH_BUDGET: f64 = 2048.0;
 
 /// Hide cells so that every cell with a protection need is protected. `status` comes in with the
@@ -535,15 +529,7 @@ pub fn audit(
         if !status[p].hidden() {
             return Err(AuditFailure::Unprotected { cell: p });
         }
-        let target = cube.value(p);
-        let valid = |cert: &Certificate| {
-            cert.corners.len() + 1 == 1 << cube.totalled().len()
-                && proves(cube, p, cert)
-                && cert
-                    .corners
-                    .iter()
-                    .all(|&(c, s)| status[c].hidden() && corner_ok(cube, c, s, *need, target))
-        };
+        let valid = |cert: &Certificate| holds(cube, status, p, *need, cert);
         let proved = by_cell.get(&p).is_some_and(|c| valid(c))
             || best_hypercube(cube, status, p, *need, true).is_some_and(|c| valid(&c));
         if !proved {
@@ -552,6 +538,18 @@ pub fn audit(
         summary.cells_proved += 1;
     }
     Ok(summary)
+}
+
+/// Does `cert` protect cell `p` as `need` asks: a whole hypercube around `p`, every corner
+/// hidden and far enough from `p`'s value?
+fn holds(cube: &Cube, status: &[Status], p: usize, need: Protection, cert: &Certificate) -> bool {
+    let target = cube.value(p);
+    cert.corners.len() + 1 == 1 << cube.totalled().len()
+        && proves(cube, p, cert)
+        && cert
+            .corners
+            .iter()
+            .all(|&(c, s)| status[c].hidden() && corner_ok(cube, c, s, need, target))
 }
 
 /// Do the corners really form a hypercube around `p`, with the signs that keep every published
@@ -765,6 +763,11 @@ mod tests {
         // the forged proof is rejected, but the audit finds the real one among hidden cells
         assert!(audit(&cube, &needs, &s.status, &forged).is_ok());
         assert!(!proves(&cube, forged[0].cell, &forged[0]));
+        // the certificate check itself refuses the forgery and accepts the real one
+        let p = forged[0].cell;
+        let need = needs[p].unwrap();
+        assert!(!holds(&cube, &s.status, p, need, &forged[0]));
+        assert!(holds(&cube, &s.status, p, need, &s.certificates[0]));
     }
 
     #[test]

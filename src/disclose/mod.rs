@@ -38,7 +38,8 @@ pub struct DisclosureBooks {
     pub table: String,
     pub method: String,
     pub cells: u64,
-    /// Cells sensitive by a rule of this table (`C`).
+    /// Cells sensitive (`C`) by a rule of this table or, for a cell it shares with a linked
+    /// table, by that table's rules: the same cell is `C` whichever table it is read from.
     pub primary: u64,
     /// Cells hidden to protect others, here or in a linked table (`D`).
     pub secondary: u64,
@@ -319,8 +320,14 @@ pub fn protect(tables: Vec<(&TablePlan, DataFrame)>) -> Result<Vec<Protected>> {
             break;
         }
         if round > 1000 {
+            let unsettled: Vec<&str> = tables
+                .iter()
+                .zip(&dirty)
+                .filter(|(_, d)| **d)
+                .map(|((t, _), _)| t.name.as_str())
+                .collect();
             return Err(Error::Invariant {
-                table: tables[0].0.name.clone(),
+                table: unsettled.join(", "),
                 message: "linked suppressions did not settle".into(),
             });
         }
