@@ -8,6 +8,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::error::{EngineContext, Result};
+use crate::publish::{csv_error, write_error};
 
 /// Hidden columns that follow every row from ingest to tabulation, so that a row can always be
 /// traced back to its file and line and counted exactly once.
@@ -185,22 +186,15 @@ const NULL_MARK: &str = "\u{0}";
 /// Rows per Parquet row group of the quarantine.
 const GROUP_ROWS: usize = 128 * 1024;
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> crate::error::Error + '_ {
-    move |source| crate::error::Error::Write {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 impl Sink {
     pub fn new(scratch: &Path) -> Result<Sink> {
-        std::fs::create_dir_all(scratch).map_err(io_error(scratch))?;
+        std::fs::create_dir_all(scratch).map_err(write_error(scratch))?;
         let dir = tempfile::Builder::new()
             .prefix(".marsad-quarantine-")
             .tempdir_in(scratch)
-            .map_err(io_error(scratch))?;
+            .map_err(write_error(scratch))?;
         let path = dir.path().join("spill.csv");
-        let file = std::fs::File::create(&path).map_err(io_error(&path))?;
+        let file = std::fs::File::create(&path).map_err(write_error(&path))?;
         Ok(Sink {
             spill: csv::WriterBuilder::new()
                 .has_headers(false)
@@ -236,9 +230,7 @@ impl Sink {
                 .iter()
                 .zip(&nulls)
                 .map(|(c, n)| if n[i] { NULL_MARK } else { c[i].as_str() });
-            self.spill
-                .write_record(record)
-                .map_err(|e| io_error(&path)(std::io::Error::other(e)))?;
+            self.spill.write_record(record).map_err(csv_error(&path))?;
         }
         self.rows += frame.height() as u64;
         Ok(())
@@ -246,8 +238,8 @@ impl Sink {
 
     pub fn mark(&mut self) -> Result<Mark> {
         let path = self.spill_path();
-        self.spill.flush().map_err(io_error(&path))?;
-        let bytes = std::fs::metadata(&path).map_err(io_error(&path))?.len();
+        self.spill.flush().map_err(write_error(&path))?;
+        let bytes = std::fs::metadata(&path).map_err(write_error(&path))?.len();
         Ok(Mark {
             bytes,
             rows: self.rows,
@@ -258,14 +250,14 @@ impl Sink {
     pub fn rollback(&mut self, mark: Mark) -> Result<()> {
         use std::io::Seek;
         let path = self.spill_path();
-        self.spill.flush().map_err(io_error(&path))?;
+        self.spill.flush().map_err(write_error(&path))?;
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .open(&path)
-            .map_err(io_error(&path))?;
-        file.set_len(mark.bytes).map_err(io_error(&path))?;
+            .map_err(write_error(&path))?;
+        file.set_len(mark.bytes).map_err(write_error(&path))?;
         file.seek(std::io::SeekFrom::Start(mark.bytes))
-            .map_err(io_error(&path))?;
+            .map_err(write_error(&path))?;
         self.spill = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(file);
@@ -277,7 +269,7 @@ impl Sink {
     /// safe for spreadsheets) from the scratch file, a row group at a time.
     pub fn finish(mut self, metadata: Vec<(String, String)>) -> Result<Closed> {
         let spill = self.spill_path();
-        self.spill.flush().map_err(io_error(&spill))?;
+        self.spill.flush().map_err(write_error(&spill))?;
         drop(self.spill);
         let [parquet_path, csv_path] = [
             self.dir.path().join("quarantine.parquet"),
@@ -285,32 +277,28 @@ impl Sink {
         ];
         let context = || format!("writing {}", parquet_path.display());
         let schema = finished_schema();
-        let file = std::fs::File::create(&parquet_path).map_err(io_error(&parquet_path))?;
+        let file = std::fs::File::create(&parquet_path).map_err(write_error(&parquet_path))?;
         let mut parquet = ParquetWriter::new(file)
             .with_compression(ParquetCompression::Zstd(None))
             .with_statistics(StatisticsOptions::full())
             .with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata)))
             .batched(&schema)
             .at(context)?;
-        let file = std::fs::File::create(&csv_path).map_err(io_error(&csv_path))?;
+        let file = std::fs::File::create(&csv_path).map_err(write_error(&csv_path))?;
         let mut csv = csv::Writer::from_writer(std::io::BufWriter::new(file));
         let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
-        csv.write_record(&names)
-            .map_err(|e| io_error(&csv_path)(std::io::Error::other(e)))?;
+        csv.write_record(&names).map_err(csv_error(&csv_path))?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .from_path(&spill)
-            .map_err(|e| io_error(&spill)(std::io::Error::other(e)))?;
+            .map_err(csv_error(&spill))?;
         let mut record = csv::StringRecord::new();
         let mut done = false;
         let mut written = 0u64;
         while !done {
             let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
             while columns[0].len() < GROUP_ROWS {
-                if !reader
-                    .read_record(&mut record)
-                    .map_err(|e| io_error(&spill)(std::io::Error::other(e)))?
-                {
+                if !reader.read_record(&mut record).map_err(csv_error(&spill))? {
                     done = true;
                     break;
                 }
@@ -332,8 +320,8 @@ impl Sink {
             written += frame.height() as u64;
         }
         parquet.finish().at(context)?;
-        csv.flush().map_err(io_error(&csv_path))?;
-        std::fs::remove_file(&spill).map_err(io_error(&spill))?;
+        csv.flush().map_err(write_error(&csv_path))?;
+        std::fs::remove_file(&spill).map_err(write_error(&spill))?;
         Ok(Closed {
             dir: self.dir,
             rows: written,
@@ -359,7 +347,7 @@ impl Closed {
     /// The whole quarantine, read back (for `marsad validate --schema`, which lists it).
     pub fn frame(&self) -> Result<DataFrame> {
         let path = &self.files()[0];
-        let file = std::fs::File::open(path).map_err(io_error(path))?;
+        let file = std::fs::File::open(path).map_err(write_error(path))?;
         ParquetReader::new(file)
             .finish()
             .at(|| format!("reading {}", path.display()))

@@ -52,7 +52,7 @@ pub struct Written {
     pub sha256: String,
 }
 
-fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+pub(crate) fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Write {
         path: path.to_path_buf(),
         source,
@@ -166,19 +166,7 @@ fn hive_escape(value: &str) -> String {
         .collect()
 }
 
-/// CSV for people who open the quarantine in a spreadsheet or send it back to a ministry.
-pub fn write_csv(root: &Path, path: &Path, df: &DataFrame) -> Result<Written> {
-    let file = File::create(path).map_err(write_error(path))?;
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
-    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    w.write_record(&names).map_err(csv_error(path))?;
-    csv_rows(&mut w, df, path)?;
-    w.flush().map_err(write_error(path))?;
-    drop(w);
-    describe(root, path, df.height() as u64)
-}
-
-fn csv_error(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
+pub(crate) fn csv_error(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
     move |e| Error::Write {
         path: path.to_path_buf(),
         source: std::io::Error::other(e),
