@@ -387,7 +387,6 @@ fn map_codes(
         });
         why.push(reason);
     }
-    unmapped.sort_by(|a, b| b.rows.cmp(&a.rows).then(a.raw_value.cmp(&b.raw_value)));
     // The code of every row; a missing value gets the plan's `missing` code.
     let failing: Vec<IdxSize> = distinct
         .ids

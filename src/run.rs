@@ -1,7 +1,7 @@
 //! Drive the stages for `marsad run` and `marsad validate`, and keep the books: row
 //! conservation, failures per rule, unmapped values, timings and every file written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -185,14 +185,10 @@ impl RowBooks {
 }
 
 /// Add one window's unmapped values to the source's.
-fn merge_unmapped(all: &mut Vec<Unmapped>, window: Vec<Unmapped>) {
+fn merge_unmapped(all: &mut HashMap<(String, String, String), Unmapped>, window: Vec<Unmapped>) {
     for u in window {
-        match all.iter_mut().find(|a| {
-            a.column == u.column && a.codelist == u.codelist && a.raw_value == u.raw_value
-        }) {
-            Some(a) => a.rows += u.rows,
-            None => all.push(u),
-        }
+        let key = (u.column.clone(), u.codelist.clone(), u.raw_value.clone());
+        all.entry(key).and_modify(|a| a.rows += u.rows).or_insert(u);
     }
 }
 
@@ -202,6 +198,8 @@ struct WindowResult {
     kept: Option<DataFrame>,
     unmapped: Vec<Unmapped>,
     quarantine: DataFrame,
+    /// Rejections by rule and column.
+    failures: Vec<Failure>,
     books: RowBooks,
     keys: Option<Vec<Vec<u8>>>,
     times: Vec<(&'static str, std::time::Duration)>,
@@ -213,7 +211,8 @@ struct Pass {
     rows_in: u64,
     cells: Vec<Option<DataFrame>>,
     kept: Vec<DataFrame>,
-    unmapped: Vec<Unmapped>,
+    /// By column, code list and raw value.
+    unmapped: HashMap<(String, String, String), Unmapped>,
     failures: BTreeMap<(String, String), u64>,
     books: RowBooks,
     /// Cells of the last windows, not yet added to `cells`.
@@ -288,11 +287,13 @@ fn read_pass(
         };
         lap("tabulate", &mut times);
         let quarantine = q.finish()?;
+        let failures = count_failures(&quarantine)?;
         Ok(WindowResult {
             cells,
             kept: keep_rows.then_some(frame),
             unmapped: harmonized.unmapped,
             quarantine,
+            failures,
             books,
             keys,
             times,
@@ -307,7 +308,7 @@ fn read_pass(
         }
         merge_unmapped(&mut pass.unmapped, r.unmapped);
         pass.books.add(r.books);
-        for f in count_failures(&r.quarantine)? {
+        for f in r.failures {
             *pass.failures.entry((f.rule, f.column)).or_default() += f.rows;
         }
         sink.write(r.quarantine)?;
@@ -385,11 +386,12 @@ fn process(
         rows_in,
         cells,
         kept,
-        mut unmapped,
+        unmapped,
         failures,
         books: row_books,
         ..
     } = pass;
+    let mut unmapped: Vec<Unmapped> = unmapped.into_values().collect();
     let keep_rows = source.design.is_some();
 
     // the order of the pipeline's [[harmonize]] entries, then the most frequent first
@@ -786,8 +788,7 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
     let run_id = manifest.run_id.clone();
 
     let mut computed: Vec<(&crate::spec::TablePlan, DataFrame)> = Vec::new();
-    let mut designs: std::collections::HashMap<String, crate::survey::Design> =
-        std::collections::HashMap::new();
+    let mut designs: HashMap<String, crate::survey::Design> = HashMap::new();
     for t in &plan.tables {
         let processed_source = plan
             .sources
