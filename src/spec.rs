@@ -457,6 +457,13 @@ pub struct TablePlan {
     pub share_of: Option<String>,
 }
 
+impl TablePlan {
+    /// Whether dimension `d` gets a total (`_T`): the sex dimension always does.
+    pub fn has_total(&self, d: &str) -> bool {
+        self.sex.as_deref() == Some(d) || self.totals.iter().any(|t| t == d)
+    }
+}
+
 /// How a table is protected before it is published.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Disclosure {

@@ -91,10 +91,6 @@ fn blank_where(mask: &str, columns: impl IntoIterator<Item = String>) -> Vec<Exp
         .collect()
 }
 
-fn totalled(table: &TablePlan, d: &str) -> bool {
-    table.sex.as_deref() == Some(d) || table.totals.iter().any(|t| t == d)
-}
-
 /// The measure whose values the suppression protects: the first `sum` measure when magnitude
 /// rules apply, else the first measure.
 fn value_measure(table: &TablePlan, magnitude: bool) -> &str {
@@ -119,7 +115,7 @@ fn layout(df: &DataFrame, table: &TablePlan, magnitude: bool) -> Result<Layout> 
     let mut index: Vec<HashMap<String, usize>> = Vec::new();
     let mut totals = Vec::new();
     for (d, values) in table.dimensions.iter().zip(&dims) {
-        let t = totalled(table, d);
+        let t = table.has_total(d);
         let mut c: Vec<String> = values
             .iter()
             .filter(|v| !(t && *v == TOTAL))
@@ -214,7 +210,7 @@ fn link(from: (&TablePlan, &Layout), to: (&TablePlan, &Layout)) -> Option<Vec<Op
         || !a
             .dimensions
             .iter()
-            .all(|d| b.dimensions.contains(d) || totalled(a, d))
+            .all(|d| b.dimensions.contains(d) || a.has_total(d))
     {
         return None;
     }

@@ -98,10 +98,7 @@ pub fn estimate(frame: &DataFrame, table: &TablePlan, design: &Design) -> Result
         None => vec![true; n],
     };
     let dims = &table.dimensions;
-    let totalled: Vec<bool> = dims
-        .iter()
-        .map(|d| table.sex.as_ref() == Some(d) || table.totals.contains(d))
-        .collect();
+    let totalled: Vec<bool> = dims.iter().map(|d| table.has_total(d)).collect();
     let mut codes: Vec<Vec<String>> = Vec::new();
     let mut rows_codes: Vec<Vec<usize>> = Vec::new();
     for (d, name) in dims.iter().enumerate() {
