@@ -66,7 +66,7 @@ fn unmapped_values_print_an_empty_code() {
 fn the_unhcr_crosswalk_agrees_with_unhcrs_own_iso_columns() {
     // Every UNHCR code in the real 2025 file maps to the ISO code UNHCR itself gives beside it
     // (UNHCR writes unknown as UNK in the ISO column; marsad writes _U).
-    let file = shared("unhcr_demographics/demographics_2025.csv");
+    let file = real_data("unhcr_demographics/demographics_2025.csv");
     for (code_col, iso_col) in [("coo", "coo_iso"), ("coa", "coa_iso")] {
         let got = outputs(
             marsad()

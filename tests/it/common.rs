@@ -24,16 +24,13 @@ pub fn outputs(cmd: &mut Command, code: i32) -> (String, String) {
     )
 }
 
-/// The shared real-data folder that sits beside the clone (as in CI).
-pub fn shared(path: &str) -> PathBuf {
+/// A real data file copied into `tests/data/` with its SOURCE.md, so the tests need nothing
+/// beside the clone.
+pub fn real_data(path: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/real_data")
+        .join("tests/data")
         .join(path);
-    assert!(
-        p.exists(),
-        "{} is missing: the tests expect ../shared beside the clone",
-        p.display()
-    );
+    assert!(p.exists(), "{} is missing from the clone", p.display());
     p
 }
 

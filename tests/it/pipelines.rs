@@ -1,4 +1,4 @@
-//! The shipped pipelines, run end to end on the shipped and shared data.
+//! The shipped pipelines, run end to end on the shipped data and the real files copied into tests/data.
 
 use crate::common::*;
 
@@ -407,7 +407,7 @@ fn unhcr_global_2025_file_through_input_override() {
             "--input",
             &format!(
                 "unhcr={}",
-                shared("unhcr_demographics/demographics_2025.csv").display()
+                real_data("unhcr_demographics/demographics_2025.csv").display()
             ),
         ],
     );
@@ -415,7 +415,7 @@ fn unhcr_global_2025_file_through_input_override() {
     assert_eq!(m["sources"][0]["rows_in"], 20771);
     assert_eq!(m["sources"][0]["rows_valid"], 20771);
     let t = parquet(&out.path().join("tables/unhcr_sexe_origine_asile.parquet"));
-    let rows = csv_rows(&shared("unhcr_demographics/demographics_2025.csv"));
+    let rows = csv_rows(&real_data("unhcr_demographics/demographics_2025.csv"));
     let sum = |c: &str| -> f64 { rows.iter().map(|r| r[c].parse::<f64>().unwrap()).sum() };
     let at = |sex: &str| {
         cell(
