@@ -10,10 +10,13 @@
 //! standard, section 3 (SDMX-ML).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::io;
 use std::path::Path;
 
 use polars::prelude::*;
+use quick_xml::escape::partial_escape;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::Writer;
 
 use super::{neutralize, Written};
 use crate::disclose::{CONF_STATUS, OBS_STATUS};
@@ -220,55 +223,6 @@ pub fn write_csv(
     super::describe(root, path, rows)
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The opening of a maintainable artefact (dataflow, code list, concept scheme, structure) with
-/// its name.
-fn open_artefact(out: &mut String, tag: &str, id: &str, agency: &SdmxAgency, label: &str) {
-    let _ = writeln!(
-        out,
-        "      <str:{tag} id=\"{id}\" agencyID=\"{}\" version=\"{}\">",
-        agency.agency, agency.version
-    );
-    name(out, "        ", label);
-}
-
-fn name(out: &mut String, indent: &str, text: &str) {
-    let _ = writeln!(
-        out,
-        "{indent}<com:Name xml:lang=\"en\">{}</com:Name>",
-        escape(text)
-    );
-}
-
-fn reference(
-    out: &mut String,
-    indent: &str,
-    id: &str,
-    agency: &SdmxAgency,
-    package: &str,
-    class: &str,
-    parent: Option<&str>,
-) {
-    let _ = match parent {
-        Some(p) => writeln!(
-            out,
-            "{indent}<Ref id=\"{id}\" maintainableParentID=\"{p}\" maintainableParentVersion=\"{}\" agencyID=\"{}\" package=\"{package}\" class=\"{class}\"/>",
-            agency.version, agency.agency
-        ),
-        None => writeln!(
-            out,
-            "{indent}<Ref id=\"{id}\" version=\"{}\" agencyID=\"{}\" package=\"{package}\" class=\"{class}\"/>",
-            agency.version, agency.agency
-        ),
-    };
-}
-
 /// Codes and labels of the attribute code lists marsad always declares.
 type CodeTable = &'static [(&'static str, &'static str)];
 
@@ -277,6 +231,16 @@ struct Codes {
     id: String,
     name: String,
     codes: BTreeMap<String, String>,
+}
+
+impl Codes {
+    fn new(id: String, name: &str) -> Self {
+        Codes {
+            id,
+            name: name.into(),
+            codes: BTreeMap::new(),
+        }
+    }
 }
 
 /// Labels of the codes marsad writes itself.
@@ -291,31 +255,37 @@ fn pseudo_label(code: &str) -> Option<&'static str> {
     })
 }
 
-/// The SDMX-ML 2.1 structure message for the tables written as SDMX.
-pub fn structure(
-    pipeline: &str,
-    agency: &SdmxAgency,
-    tables: &[(&TablePlan, &DataFrame)],
-) -> Result<String> {
-    let scheme = format!(
-        "CS_{}",
-        pipeline
-            .to_uppercase()
-            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-    );
-    // concept -> code list, merged across tables (a concept has one code list)
-    let mut lists: BTreeMap<String, Codes> = BTreeMap::new();
-    let mut concepts: BTreeMap<String, String> = BTreeMap::new();
-    for (table, df) in tables {
+/// What the structure message declares besides the tables: the code list of each concept
+/// (merged across tables, with only the codes they use) and the label of each concept.
+#[derive(Default)]
+struct Declarations {
+    lists: BTreeMap<String, Codes>,
+    concepts: BTreeMap<String, String>,
+}
+
+impl Declarations {
+    fn of(tables: &[(&TablePlan, &DataFrame)]) -> Result<Self> {
+        let mut d = Declarations::default();
+        for (table, df) in tables {
+            d.add_dimensions(table, df)?;
+            d.add_measures(table);
+        }
+        d.add_fixed();
+        Ok(d)
+    }
+
+    /// The codes of a table's dimensions, with their labels from the table's code lists (or
+    /// the code itself); a code keeps the label it was first given.
+    fn add_dimensions(&mut self, table: &TablePlan, df: &DataFrame) -> Result<()> {
         for (dim, concept) in &table.sdmx.concepts {
             let values =
                 text_values(df, dim).at(|| format!("describing table `{}`", table.name))?;
-            let entry = lists.entry(concept.clone()).or_insert_with(|| Codes {
-                id: format!("CL_{concept}"),
-                name: dim.replace('_', " "),
-                codes: BTreeMap::new(),
-            });
-            concepts.insert(concept.clone(), dim.replace('_', " "));
+            let label = dim.replace('_', " ");
+            let entry = self
+                .lists
+                .entry(concept.clone())
+                .or_insert_with(|| Codes::new(format!("CL_{concept}"), &label));
+            self.concepts.insert(concept.clone(), label);
             for v in values {
                 let label = table
                     .codelists
@@ -328,21 +298,24 @@ pub fn structure(
                 entry.codes.entry(v).or_insert(label);
             }
         }
-        let indicator = lists.entry("INDICATOR".into()).or_insert_with(|| Codes {
-            id: "CL_INDICATOR".into(),
-            name: "Indicator".into(),
-            codes: BTreeMap::new(),
-        });
+        Ok(())
+    }
+
+    /// One `INDICATOR` code per measure, and the units of the measures.
+    fn add_measures(&mut self, table: &TablePlan) {
+        let indicator = self
+            .lists
+            .entry("INDICATOR".into())
+            .or_insert_with(|| Codes::new("CL_INDICATOR".into(), "Indicator"));
         for m in &table.measures {
             indicator
                 .codes
                 .insert(m.name.clone(), m.name.replace('_', " "));
         }
-        let units = lists.entry("UNIT_MEASURE".into()).or_insert_with(|| Codes {
-            id: "CL_UNIT_MEASURE".into(),
-            name: "Unit of measure".into(),
-            codes: BTreeMap::new(),
-        });
+        let units = self
+            .lists
+            .entry("UNIT_MEASURE".into())
+            .or_insert_with(|| Codes::new("CL_UNIT_MEASURE".into(), "Unit of measure"));
         for m in &table.measures {
             let label = match m.unit.as_str() {
                 "PS" => "Persons",
@@ -352,240 +325,348 @@ pub fn structure(
             units.codes.insert(m.unit.clone(), label.into());
         }
     }
-    concepts.insert("INDICATOR".into(), "Indicator".into());
-    let fixed: [(&str, &str, CodeTable); 2] = [
-        ("OBS_STATUS", "Observation status", OBS_STATUS_CODES),
-        ("CONF_STATUS", "Confidentiality status", CONF_STATUS_CODES),
-    ];
-    for (id, label, codes) in fixed {
-        lists.insert(
-            id.into(),
-            Codes {
-                id: format!("CL_{id}"),
-                name: label.into(),
-                codes: codes
-                    .iter()
-                    .map(|(c, l)| (c.to_string(), l.to_string()))
-                    .collect(),
-            },
-        );
-    }
-    for (id, label) in [
-        ("TIME_PERIOD", "Time period"),
-        ("OBS_VALUE", "Observation value"),
-        ("UNIT_MEASURE", "Unit of measure"),
-        ("UNIT_MULT", "Unit multiplier"),
-        ("OBS_STATUS", "Observation status"),
-        ("CONF_STATUS", "Confidentiality status"),
-    ] {
-        concepts.insert(id.into(), label.into());
-    }
 
-    let mut x = String::new();
-    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    x.push_str("<mes:Structure xmlns:mes=\"http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message\" xmlns:str=\"http://www.sdmx.org/resources/sdmxml/schemas/v2_1/structure\" xmlns:com=\"http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common\" xmlns:xml=\"http://www.w3.org/XML/1998/namespace\">\n");
-    // A fixed preparation date keeps the file identical across reruns of the same inputs.
-    let _ = writeln!(
-        x,
-        "  <mes:Header>\n    <mes:ID>{}</mes:ID>\n    <mes:Test>false</mes:Test>\n    <mes:Prepared>2000-01-01T00:00:00</mes:Prepared>\n    <mes:Sender id=\"{}\"/>\n  </mes:Header>",
-        escape(&scheme.replacen("CS_", "STR_", 1)),
-        escape(&agency.agency)
-    );
-    x.push_str("  <mes:Structures>\n");
-
-    x.push_str("    <str:Dataflows>\n");
-    for (table, _) in tables {
-        let dsd = dsd_id(table);
-        open_artefact(
-            &mut x,
-            "Dataflow",
-            &table.sdmx.dataflow,
-            agency,
-            table.title.as_deref().unwrap_or(&table.name),
-        );
-        x.push_str("        <str:Structure>\n");
-        reference(
-            &mut x,
-            "          ",
-            &dsd,
-            agency,
-            "datastructure",
-            "DataStructure",
-            None,
-        );
-        x.push_str("        </str:Structure>\n      </str:Dataflow>\n");
-    }
-    x.push_str("    </str:Dataflows>\n");
-
-    x.push_str("    <str:Codelists>\n");
-    for list in lists.values() {
-        open_artefact(&mut x, "Codelist", &list.id, agency, &list.name);
-        for (code, label) in &list.codes {
-            let _ = writeln!(x, "        <str:Code id=\"{}\">", escape(code));
-            name(&mut x, "          ", label);
-            x.push_str("        </str:Code>\n");
+    /// The concepts every dataflow has, and the two status code lists.
+    fn add_fixed(&mut self) {
+        self.concepts.insert("INDICATOR".into(), "Indicator".into());
+        let fixed: [(&str, &str, CodeTable); 2] = [
+            ("OBS_STATUS", "Observation status", OBS_STATUS_CODES),
+            ("CONF_STATUS", "Confidentiality status", CONF_STATUS_CODES),
+        ];
+        for (id, label, codes) in fixed {
+            let mut list = Codes::new(format!("CL_{id}"), label);
+            list.codes = codes
+                .iter()
+                .map(|(c, l)| (c.to_string(), l.to_string()))
+                .collect();
+            self.lists.insert(id.into(), list);
         }
-        x.push_str("      </str:Codelist>\n");
-    }
-    x.push_str("    </str:Codelists>\n");
-
-    x.push_str("    <str:Concepts>\n");
-    open_artefact(
-        &mut x,
-        "ConceptScheme",
-        &scheme,
-        agency,
-        &format!("Concepts of {pipeline}"),
-    );
-    for (id, label) in &concepts {
-        let _ = writeln!(x, "        <str:Concept id=\"{id}\">");
-        name(&mut x, "          ", label);
-        x.push_str("        </str:Concept>\n");
-    }
-    x.push_str("      </str:ConceptScheme>\n    </str:Concepts>\n");
-
-    x.push_str("    <str:DataStructures>\n");
-    for (table, _) in tables {
-        let dsd = dsd_id(table);
-        open_artefact(
-            &mut x,
-            "DataStructure",
-            &dsd,
-            agency,
-            table.title.as_deref().unwrap_or(&table.name),
-        );
-        x.push_str("        <str:DataStructureComponents>\n          <str:DimensionList id=\"DimensionDescriptor\">\n");
-        let mut position = 0;
-        let coded = |x: &mut String,
-                     id: &str,
-                     concept_list: &str,
-                     element: &str,
-                     position: Option<usize>| {
-            let pos = position
-                .map(|p| format!(" position=\"{p}\""))
-                .unwrap_or_default();
-            let _ = writeln!(x, "            <str:{element} id=\"{id}\"{pos}>");
-            x.push_str("              <str:ConceptIdentity>\n");
-            reference(
-                x,
-                "                ",
-                id,
-                agency,
-                "conceptscheme",
-                "Concept",
-                Some(&scheme),
-            );
-            x.push_str("              </str:ConceptIdentity>\n              <str:LocalRepresentation>\n                <str:Enumeration>\n");
-            reference(
-                x,
-                "                  ",
-                concept_list,
-                agency,
-                "codelist",
-                "Codelist",
-                None,
-            );
-            x.push_str(
-                "                </str:Enumeration>\n              </str:LocalRepresentation>\n",
-            );
-        };
-        for d in &table.dimensions {
-            if let Some(concept) = table.sdmx.concepts.get(d) {
-                position += 1;
-                coded(
-                    &mut x,
-                    concept,
-                    &format!("CL_{concept}"),
-                    "Dimension",
-                    Some(position),
-                );
-                x.push_str("            </str:Dimension>\n");
-            }
-        }
-        position += 1;
-        coded(
-            &mut x,
-            "INDICATOR",
-            "CL_INDICATOR",
-            "Dimension",
-            Some(position),
-        );
-        x.push_str("            </str:Dimension>\n");
-        position += 1;
-        let _ = writeln!(
-            x,
-            "            <str:TimeDimension id=\"TIME_PERIOD\" position=\"{position}\">"
-        );
-        x.push_str("              <str:ConceptIdentity>\n");
-        reference(
-            &mut x,
-            "                ",
-            "TIME_PERIOD",
-            agency,
-            "conceptscheme",
-            "Concept",
-            Some(&scheme),
-        );
-        x.push_str("              </str:ConceptIdentity>\n              <str:LocalRepresentation>\n                <str:TextFormat textType=\"ObservationalTimePeriod\"/>\n              </str:LocalRepresentation>\n            </str:TimeDimension>\n");
-        x.push_str("          </str:DimensionList>\n          <str:AttributeList id=\"AttributeDescriptor\">\n");
-        // Every attribute is attached to the observation (the primary measure). The two status
-        // attributes are mandatory: every observation carries them, and they are what tells a
-        // reader why an observation has no value.
-        for (id, list, status) in [
-            ("UNIT_MEASURE", Some("CL_UNIT_MEASURE"), "Conditional"),
-            ("UNIT_MULT", None, "Conditional"),
-            ("OBS_STATUS", Some("CL_OBS_STATUS"), "Mandatory"),
-            ("CONF_STATUS", Some("CL_CONF_STATUS"), "Mandatory"),
+        for (id, label) in [
+            ("TIME_PERIOD", "Time period"),
+            ("OBS_VALUE", "Observation value"),
+            ("UNIT_MEASURE", "Unit of measure"),
+            ("UNIT_MULT", "Unit multiplier"),
+            ("OBS_STATUS", "Observation status"),
+            ("CONF_STATUS", "Confidentiality status"),
         ] {
-            let _ = writeln!(
-                x,
-                "            <str:Attribute id=\"{id}\" assignmentStatus=\"{status}\">"
-            );
-            x.push_str("              <str:ConceptIdentity>\n");
-            reference(
-                &mut x,
-                "                ",
-                id,
-                agency,
-                "conceptscheme",
-                "Concept",
-                Some(&scheme),
-            );
-            x.push_str(
-                "              </str:ConceptIdentity>\n              <str:LocalRepresentation>\n",
-            );
-            match list {
-                Some(l) => {
-                    x.push_str("                <str:Enumeration>\n");
-                    reference(
-                        &mut x,
-                        "                  ",
-                        l,
-                        agency,
-                        "codelist",
-                        "Codelist",
-                        None,
-                    );
-                    x.push_str("                </str:Enumeration>\n");
-                }
-                None => x.push_str("                <str:TextFormat textType=\"Integer\"/>\n"),
-            }
-            x.push_str("              </str:LocalRepresentation>\n              <str:AttributeRelationship>\n                <str:PrimaryMeasure>\n                  <Ref id=\"OBS_VALUE\"/>\n                </str:PrimaryMeasure>\n              </str:AttributeRelationship>\n            </str:Attribute>\n");
+            self.concepts.insert(id.into(), label.into());
         }
-        x.push_str("          </str:AttributeList>\n          <str:MeasureList id=\"MeasureDescriptor\">\n            <str:PrimaryMeasure id=\"OBS_VALUE\">\n              <str:ConceptIdentity>\n");
-        reference(
-            &mut x,
-            "                ",
-            "OBS_VALUE",
-            agency,
-            "conceptscheme",
-            "Concept",
-            Some(&scheme),
-        );
-        x.push_str("              </str:ConceptIdentity>\n              <str:LocalRepresentation>\n                <str:TextFormat textType=\"Double\"/>\n              </str:LocalRepresentation>\n            </str:PrimaryMeasure>\n          </str:MeasureList>\n        </str:DataStructureComponents>\n      </str:DataStructure>\n");
     }
-    x.push_str("    </str:DataStructures>\n  </mes:Structures>\n</mes:Structure>\n");
-    Ok(x)
+}
+
+/// The namespaces declared on the message's root element, in the order they are written.
+const NAMESPACES: [(&str, &str); 4] = [
+    (
+        "xmlns:mes",
+        "http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message",
+    ),
+    (
+        "xmlns:str",
+        "http://www.sdmx.org/resources/sdmxml/schemas/v2_1/structure",
+    ),
+    (
+        "xmlns:com",
+        "http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common",
+    ),
+    ("xmlns:xml", "http://www.w3.org/XML/1998/namespace"),
+];
+
+/// How the values of a component are represented: the codes of a code list, or a text type.
+#[derive(Clone, Copy)]
+enum Values<'s> {
+    Codes(&'s str),
+    Text(&'s str),
+}
+
+/// The structure message being written. quick-xml's writer indents it and escapes every
+/// attribute value and text; every artefact is maintained by `agency`, and every concept belongs
+/// to the one concept scheme `scheme`.
+struct Message<'a> {
+    w: Writer<Vec<u8>>,
+    agency: &'a SdmxAgency,
+    scheme: &'a str,
+}
+
+impl<'a> Message<'a> {
+    fn new(agency: &'a SdmxAgency, scheme: &'a str) -> Self {
+        Message {
+            w: Writer::new_with_indent(Vec::new(), b' ', 2),
+            agency,
+            scheme,
+        }
+    }
+
+    /// The whole message, ending with a newline.
+    fn write(
+        mut self,
+        pipeline: &str,
+        tables: &[(&TablePlan, &DataFrame)],
+        declared: &Declarations,
+    ) -> io::Result<String> {
+        let declaration = BytesDecl::new("1.0", Some("UTF-8"), None);
+        self.w.write_event(Event::Decl(declaration))?;
+        self.start("mes:Structure", &NAMESPACES)?;
+        self.header()?;
+        self.start("mes:Structures", &[])?;
+        self.dataflows(tables)?;
+        self.codelists(&declared.lists)?;
+        self.concept_scheme(pipeline, &declared.concepts)?;
+        self.data_structures(tables)?;
+        self.end("mes:Structures")?;
+        self.end("mes:Structure")?;
+        let mut bytes = self.w.into_inner();
+        bytes.push(b'\n');
+        String::from_utf8(bytes).map_err(io::Error::other)
+    }
+
+    fn start(&mut self, tag: &str, attributes: &[(&str, &str)]) -> io::Result<()> {
+        let mut e = BytesStart::new(tag);
+        e.extend_attributes(attributes.iter().copied());
+        self.w.write_event(Event::Start(e))
+    }
+
+    fn end(&mut self, tag: &str) -> io::Result<()> {
+        self.w.write_event(Event::End(BytesEnd::new(tag)))
+    }
+
+    fn empty(&mut self, tag: &str, attributes: &[(&str, &str)]) -> io::Result<()> {
+        let mut e = BytesStart::new(tag);
+        e.extend_attributes(attributes.iter().copied());
+        self.w.write_event(Event::Empty(e))
+    }
+
+    /// An element holding text, on one line. The text is escaped by quick-xml's
+    /// `partial_escape` (`<`, `>`, `&`): quotes need no escaping in text, and are left as they
+    /// are (a label `Côte d'Ivoire` stays so).
+    fn text(&mut self, tag: &str, attributes: &[(&str, &str)], text: &str) -> io::Result<()> {
+        self.start(tag, attributes)?;
+        let text = BytesText::from_escaped(partial_escape(text));
+        self.w.write_event(Event::Text(text))?;
+        self.end(tag)
+    }
+
+    fn name(&mut self, label: &str) -> io::Result<()> {
+        self.text("com:Name", &[("xml:lang", "en")], label)
+    }
+
+    /// The opening of a maintainable artefact (dataflow, code list, concept scheme, structure)
+    /// with its name; the caller closes it.
+    fn open_artefact(&mut self, tag: &str, id: &str, label: &str) -> io::Result<()> {
+        let agency = self.agency;
+        self.start(
+            tag,
+            &[
+                ("id", id),
+                ("agencyID", &agency.agency),
+                ("version", &agency.version),
+            ],
+        )?;
+        self.name(label)
+    }
+
+    /// A reference to an artefact of the agency, or to an item (`id`) of one (`parent`).
+    fn reference(
+        &mut self,
+        id: &str,
+        package: &str,
+        class: &str,
+        parent: Option<&str>,
+    ) -> io::Result<()> {
+        let agency = self.agency;
+        let mut attributes = vec![("id", id)];
+        match parent {
+            Some(p) => attributes.extend([
+                ("maintainableParentID", p),
+                ("maintainableParentVersion", &agency.version),
+            ]),
+            None => attributes.push(("version", &agency.version)),
+        }
+        attributes.extend([
+            ("agencyID", agency.agency.as_str()),
+            ("package", package),
+            ("class", class),
+        ]);
+        self.empty("Ref", &attributes)
+    }
+
+    fn header(&mut self) -> io::Result<()> {
+        self.start("mes:Header", &[])?;
+        self.text("mes:ID", &[], &self.scheme.replacen("CS_", "STR_", 1))?;
+        self.text("mes:Test", &[], "false")?;
+        // A fixed preparation date keeps the file identical across reruns of the same inputs.
+        self.text("mes:Prepared", &[], "2000-01-01T00:00:00")?;
+        let agency = self.agency;
+        self.empty("mes:Sender", &[("id", &agency.agency)])?;
+        self.end("mes:Header")
+    }
+
+    fn dataflows(&mut self, tables: &[(&TablePlan, &DataFrame)]) -> io::Result<()> {
+        self.start("str:Dataflows", &[])?;
+        for (table, _) in tables {
+            let title = table.title.as_deref().unwrap_or(&table.name);
+            self.open_artefact("str:Dataflow", &table.sdmx.dataflow, title)?;
+            self.start("str:Structure", &[])?;
+            self.reference(&dsd_id(table), "datastructure", "DataStructure", None)?;
+            self.end("str:Structure")?;
+            self.end("str:Dataflow")?;
+        }
+        self.end("str:Dataflows")
+    }
+
+    fn codelists(&mut self, lists: &BTreeMap<String, Codes>) -> io::Result<()> {
+        self.start("str:Codelists", &[])?;
+        for list in lists.values() {
+            self.open_artefact("str:Codelist", &list.id, &list.name)?;
+            for (code, label) in &list.codes {
+                self.start("str:Code", &[("id", code)])?;
+                self.name(label)?;
+                self.end("str:Code")?;
+            }
+            self.end("str:Codelist")?;
+        }
+        self.end("str:Codelists")
+    }
+
+    fn concept_scheme(
+        &mut self,
+        pipeline: &str,
+        concepts: &BTreeMap<String, String>,
+    ) -> io::Result<()> {
+        self.start("str:Concepts", &[])?;
+        let label = format!("Concepts of {pipeline}");
+        self.open_artefact("str:ConceptScheme", self.scheme, &label)?;
+        for (id, label) in concepts {
+            self.start("str:Concept", &[("id", id)])?;
+            self.name(label)?;
+            self.end("str:Concept")?;
+        }
+        self.end("str:ConceptScheme")?;
+        self.end("str:Concepts")
+    }
+
+    fn data_structures(&mut self, tables: &[(&TablePlan, &DataFrame)]) -> io::Result<()> {
+        self.start("str:DataStructures", &[])?;
+        for (table, _) in tables {
+            let title = table.title.as_deref().unwrap_or(&table.name);
+            self.open_artefact("str:DataStructure", &dsd_id(table), title)?;
+            self.start("str:DataStructureComponents", &[])?;
+            self.dimension_list(table)?;
+            self.attribute_list()?;
+            self.measure_list()?;
+            self.end("str:DataStructureComponents")?;
+            self.end("str:DataStructure")?;
+        }
+        self.end("str:DataStructures")
+    }
+
+    /// The concept a component stands for.
+    fn concept_identity(&mut self, id: &str) -> io::Result<()> {
+        self.start("str:ConceptIdentity", &[])?;
+        self.reference(id, "conceptscheme", "Concept", Some(self.scheme))?;
+        self.end("str:ConceptIdentity")
+    }
+
+    /// How a component's values are written.
+    fn representation(&mut self, values: Values) -> io::Result<()> {
+        self.start("str:LocalRepresentation", &[])?;
+        match values {
+            Values::Codes(list) => {
+                self.start("str:Enumeration", &[])?;
+                self.reference(list, "codelist", "Codelist", None)?;
+                self.end("str:Enumeration")?;
+            }
+            Values::Text(text_type) => {
+                self.empty("str:TextFormat", &[("textType", text_type)])?;
+            }
+        }
+        self.end("str:LocalRepresentation")
+    }
+
+    /// The table's dimensions, `INDICATOR` and `TIME_PERIOD`, numbered from 1.
+    fn dimension_list(&mut self, table: &TablePlan) -> io::Result<()> {
+        self.start("str:DimensionList", &[("id", "DimensionDescriptor")])?;
+        let concepts = table
+            .dimensions
+            .iter()
+            .filter_map(|d| table.sdmx.concepts.get(d).map(String::as_str))
+            .chain(["INDICATOR"]);
+        let mut position = 0;
+        for concept in concepts {
+            position += 1;
+            let at = position.to_string();
+            self.start("str:Dimension", &[("id", concept), ("position", &at)])?;
+            self.concept_identity(concept)?;
+            self.representation(Values::Codes(&format!("CL_{concept}")))?;
+            self.end("str:Dimension")?;
+        }
+        let at = (position + 1).to_string();
+        let time = "TIME_PERIOD";
+        self.start("str:TimeDimension", &[("id", time), ("position", &at)])?;
+        self.concept_identity(time)?;
+        self.representation(Values::Text("ObservationalTimePeriod"))?;
+        self.end("str:TimeDimension")?;
+        self.end("str:DimensionList")
+    }
+
+    /// Every attribute is attached to the observation (the primary measure). The two status
+    /// attributes are mandatory: every observation carries them, and they are what tells a
+    /// reader why an observation has no value.
+    fn attribute_list(&mut self) -> io::Result<()> {
+        self.start("str:AttributeList", &[("id", "AttributeDescriptor")])?;
+        for (id, values, status) in [
+            (
+                "UNIT_MEASURE",
+                Values::Codes("CL_UNIT_MEASURE"),
+                "Conditional",
+            ),
+            ("UNIT_MULT", Values::Text("Integer"), "Conditional"),
+            ("OBS_STATUS", Values::Codes("CL_OBS_STATUS"), "Mandatory"),
+            ("CONF_STATUS", Values::Codes("CL_CONF_STATUS"), "Mandatory"),
+        ] {
+            let attributes = [("id", id), ("assignmentStatus", status)];
+            self.start("str:Attribute", &attributes)?;
+            self.concept_identity(id)?;
+            self.representation(values)?;
+            self.start("str:AttributeRelationship", &[])?;
+            self.start("str:PrimaryMeasure", &[])?;
+            self.empty("Ref", &[("id", "OBS_VALUE")])?;
+            self.end("str:PrimaryMeasure")?;
+            self.end("str:AttributeRelationship")?;
+            self.end("str:Attribute")?;
+        }
+        self.end("str:AttributeList")
+    }
+
+    fn measure_list(&mut self) -> io::Result<()> {
+        self.start("str:MeasureList", &[("id", "MeasureDescriptor")])?;
+        self.start("str:PrimaryMeasure", &[("id", "OBS_VALUE")])?;
+        self.concept_identity("OBS_VALUE")?;
+        self.representation(Values::Text("Double"))?;
+        self.end("str:PrimaryMeasure")?;
+        self.end("str:MeasureList")
+    }
+}
+
+/// The SDMX-ML 2.1 structure message for the tables written as SDMX.
+pub fn structure(
+    pipeline: &str,
+    agency: &SdmxAgency,
+    tables: &[(&TablePlan, &DataFrame)],
+) -> Result<String> {
+    let scheme = format!(
+        "CS_{}",
+        pipeline
+            .to_uppercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
+    let declared = Declarations::of(tables)?;
+    // Writing into memory does not fail; the error is still passed on rather than unwrapped.
+    Message::new(agency, &scheme)
+        .write(pipeline, tables, &declared)
+        .map_err(|source| Error::Write {
+            path: Path::new("sdmx").join("structure.xml"),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -616,5 +697,113 @@ mod tests {
         assert_eq!(observation("", Some("A"), Some("F")), None);
         // an estimate too unreliable to publish has no value and no confidentiality: left out
         assert_eq!(observation("", Some("U"), Some("F")), None);
+    }
+
+    /// Walk every event of `xml` with quick-xml's reader, decoding every attribute and every
+    /// entity, and return the values of the `version` attributes and the texts of the names.
+    fn walk(xml: &str) -> (Vec<String>, Vec<String>) {
+        use quick_xml::events::Event;
+        let mut reader = quick_xml::Reader::from_str(xml);
+        let (mut versions, mut names) = (Vec::new(), Vec::new());
+        let (mut depth, mut roots) = (0usize, 0usize);
+        let mut text: Option<String> = None;
+        loop {
+            let event = reader.read_event().expect("well-formed XML");
+            if let Event::Start(e) | Event::Empty(e) = &event {
+                if depth == 0 {
+                    roots += 1;
+                }
+                for a in e.attributes() {
+                    let a = a.expect("well-formed attribute");
+                    let value = a.unescape_value().expect("attribute value").into_owned();
+                    if a.key.as_ref() == b"version" {
+                        versions.push(value);
+                    }
+                }
+            }
+            match event {
+                Event::Start(e) => {
+                    depth += 1;
+                    if e.name().as_ref() == b"com:Name" {
+                        text = Some(String::new());
+                    }
+                }
+                Event::End(e) => {
+                    depth = depth.checked_sub(1).expect("an end tag closes an element");
+                    if e.name().as_ref() == b"com:Name" {
+                        names.extend(text.take());
+                    }
+                }
+                Event::Text(t) => {
+                    let t = t.decode().expect("UTF-8 text");
+                    if let Some(s) = text.as_mut() {
+                        s.push_str(&t);
+                    }
+                }
+                Event::GeneralRef(r) => {
+                    let resolved = if r.is_char_ref() {
+                        r.resolve_char_ref()
+                            .expect("character reference")
+                            .map(String::from)
+                    } else {
+                        let name = r.decode().expect("UTF-8 entity name");
+                        quick_xml::escape::resolve_predefined_entity(&name).map(String::from)
+                    };
+                    let resolved = resolved.expect("a defined entity");
+                    if let Some(s) = text.as_mut() {
+                        s.push_str(&resolved);
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        assert_eq!(depth, 0, "every element is closed");
+        assert_eq!(roots, 1, "one root element");
+        (versions, names)
+    }
+
+    #[test]
+    fn user_values_are_escaped_in_the_structure() {
+        let title = "Permits <&>\"' by sex";
+        let table = TablePlan {
+            name: "permits".into(),
+            title: Some(title.into()),
+            source: "s".into(),
+            dimensions: vec!["sex".into()],
+            sex: Some("sex".into()),
+            totals: vec![],
+            measures: vec![crate::spec::MeasurePlan {
+                name: "n".into(),
+                agg: crate::spec::Aggregate::Count,
+                column: None,
+                unit: "PS".into(),
+            }],
+            filter: None,
+            codelists: Default::default(),
+            sdmx: crate::spec::SdmxTable {
+                dataflow: "DF_PERMITS".into(),
+                time: TimePeriod::Fixed("2024".into()),
+                concepts: [("sex".to_string(), "SEX".to_string())].into(),
+            },
+            disclosure: crate::spec::Disclosure::None {
+                reason: "test".into(),
+            },
+            share_of: None,
+        };
+        let df = df!("sex" => ["F", "M", "_T"], "n" => [1i64, 2, 3]).unwrap();
+        let agency = SdmxAgency {
+            agency: "MA_ONM".into(),
+            version: "1.0\"&<x>".into(),
+        };
+        let xml = structure("permits", &agency, &[(&table, &df)]).unwrap();
+        let (versions, names) = walk(&xml);
+        assert!(!versions.is_empty());
+        assert!(
+            versions.iter().all(|v| v == &agency.version),
+            "{versions:?}"
+        );
+        // the dataflow and the data structure are both named by the title
+        assert_eq!(names.iter().filter(|n| *n == title).count(), 2, "{names:?}");
     }
 }
