@@ -13,6 +13,7 @@ use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{Error, Result};
+use crate::vocab::keywords;
 
 const SEX_CSV: &str = include_str!("../schemas/codelists/sex.csv");
 const COUNTRY_CSV: &str = include_str!("../schemas/codelists/country.csv");
@@ -47,56 +48,32 @@ struct Spelling {
     written: String,
 }
 
-/// How the raw values of a country column are written, and so how its codes are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Crosswalk {
-    /// ISO 3166-1 codes of any kind, names, adjectives (the default).
-    Iso3,
-    /// Only ISO alpha-2 codes.
-    Iso2,
-    /// Only ISO / M49 numeric codes, with or without leading zeros.
-    M49Numeric,
-    /// UNHCR's own 3-letter codes first (`MOR` Morocco, `MAR` Martinique), then ISO.
-    Unhcr,
-    /// UN DESA's codes first (`XXX` others, `CHI` Channel Islands), then ISO.
-    Undesa,
-}
-
-impl Crosswalk {
-    pub const NAMES: &'static [&'static str] = &["iso3", "iso2", "m49-numeric", "unhcr", "undesa"];
-
-    pub fn parse(name: &str) -> Option<Crosswalk> {
-        Some(match name {
-            "iso3" => Crosswalk::Iso3,
-            "iso2" => Crosswalk::Iso2,
-            "m49-numeric" => Crosswalk::M49Numeric,
-            "unhcr" => Crosswalk::Unhcr,
-            "undesa" => Crosswalk::Undesa,
-            _ => return None,
-        })
+keywords! {
+    /// How the raw values of a country column are written, and so how its codes are read.
+    pub enum Crosswalk as "crosswalk" {
+        /// ISO 3166-1 codes of any kind, names, adjectives (the default).
+        Iso3 = "iso3",
+        /// Only ISO alpha-2 codes.
+        Iso2 = "iso2",
+        /// Only ISO / M49 numeric codes, with or without leading zeros.
+        M49Numeric = "m49-numeric",
+        /// UNHCR's own 3-letter codes first (`MOR` Morocco, `MAR` Martinique), then ISO.
+        Unhcr = "unhcr",
+        /// UN DESA's codes first (`XXX` others, `CHI` Channel Islands), then ISO.
+        Undesa = "undesa",
     }
 }
 
-/// The code system written into a harmonized country column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CountryOutput {
-    Iso3,
-    Iso2,
-    M49Numeric,
+keywords! {
+    /// The code system written into a harmonized country column.
+    pub enum CountryOutput as "country code system" {
+        Iso3 = "iso3",
+        Iso2 = "iso2",
+        M49Numeric = "m49-numeric",
+    }
 }
 
 impl CountryOutput {
-    pub const NAMES: &'static [&'static str] = &["iso3", "iso2", "m49-numeric"];
-
-    pub fn parse(name: &str) -> Option<CountryOutput> {
-        Some(match name {
-            "iso3" => CountryOutput::Iso3,
-            "iso2" => CountryOutput::Iso2,
-            "m49-numeric" => CountryOutput::M49Numeric,
-            _ => return None,
-        })
-    }
-
     /// The column of `country.csv` holding this code, if not the alpha-3 code itself.
     pub fn attr(self) -> Option<&'static str> {
         match self {
@@ -149,7 +126,7 @@ fn exact_key(raw: &str) -> String {
 }
 
 /// A spelling close to an unmapped value, offered to the statistician, never applied silently.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Suggestion {
     pub spelling: String,
     pub code: String,
@@ -172,37 +149,19 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Age classifications, as SDMX-style codes (`Y15T19`, `Y_GE85`), each with `_U` "not stated".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AgeScheme {
-    /// UN five-year groups 0-4 ... 80-84, 85+.
-    FiveYear,
-    /// Broad groups 0-14, 15-64, 65+.
-    Broad,
-    /// UNHCR's bands 0-4, 5-11, 12-17, 18-59, 60+.
-    Unhcr,
+keywords! {
+    /// Age classifications, as SDMX-style codes (`Y15T19`, `Y_GE85`), each with `_U` "not stated".
+    pub enum AgeScheme as "age scheme" {
+        /// UN five-year groups 0-4 ... 80-84, 85+.
+        FiveYear = "five-year",
+        /// Broad groups 0-14, 15-64, 65+.
+        Broad = "broad",
+        /// UNHCR's bands 0-4, 5-11, 12-17, 18-59, 60+.
+        Unhcr = "unhcr",
+    }
 }
 
 impl AgeScheme {
-    pub const NAMES: &'static [&'static str] = &["five-year", "broad", "unhcr"];
-
-    pub fn parse(name: &str) -> Option<AgeScheme> {
-        Some(match name {
-            "five-year" => AgeScheme::FiveYear,
-            "broad" => AgeScheme::Broad,
-            "unhcr" => AgeScheme::Unhcr,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            AgeScheme::FiveYear => "five-year",
-            AgeScheme::Broad => "broad",
-            AgeScheme::Unhcr => "unhcr",
-        }
-    }
-
     /// Lower bounds of the groups; the last group is open-ended.
     pub fn lower_bounds(self) -> Vec<i64> {
         match self {
@@ -226,42 +185,21 @@ impl AgeScheme {
     }
 }
 
-/// Geographic aggregates a harmonized ISO alpha-3 country column can be rolled up to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RegionLevel {
-    /// UN M49 region (002 Africa, 019 Americas, 142 Asia, 150 Europe, 009 Oceania).
-    M49Region,
-    /// UN M49 sub-region (015 Northern Africa, 202 Sub-Saharan Africa...).
-    M49Subregion,
-    /// UN M49 intermediate region (011 Western Africa...), where M49 has one.
-    M49Intermediate,
-    /// African Union region (northern, eastern, central, southern, western), members only.
-    Au,
+keywords! {
+    /// Geographic aggregates a harmonized ISO alpha-3 country column can be rolled up to.
+    pub enum RegionLevel as "region scheme" {
+        /// UN M49 region (002 Africa, 019 Americas, 142 Asia, 150 Europe, 009 Oceania).
+        M49Region = "m49-region",
+        /// UN M49 sub-region (015 Northern Africa, 202 Sub-Saharan Africa...).
+        M49Subregion = "m49-subregion",
+        /// UN M49 intermediate region (011 Western Africa...), where M49 has one.
+        M49Intermediate = "m49-intermediate",
+        /// African Union region (northern, eastern, central, southern, western), members only.
+        Au = "au",
+    }
 }
 
 impl RegionLevel {
-    pub const NAMES: &'static [&'static str] =
-        &["m49-region", "m49-subregion", "m49-intermediate", "au"];
-
-    pub fn parse(name: &str) -> Option<RegionLevel> {
-        Some(match name {
-            "m49-region" => RegionLevel::M49Region,
-            "m49-subregion" => RegionLevel::M49Subregion,
-            "m49-intermediate" => RegionLevel::M49Intermediate,
-            "au" => RegionLevel::Au,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            RegionLevel::M49Region => "m49-region",
-            RegionLevel::M49Subregion => "m49-subregion",
-            RegionLevel::M49Intermediate => "m49-intermediate",
-            RegionLevel::Au => "au",
-        }
-    }
-
     /// The column of `country.csv` holding this level.
     pub fn attr(self) -> &'static str {
         match self {

@@ -8,23 +8,13 @@ use crate::codelist::{self, CodeList, CountryOutput, Crosswalk};
 use crate::error::{Error, Result};
 
 fn usage(message: String) -> Error {
-    Error::Config {
-        file: "marsad codes".into(),
-        line: 0,
-        column: 0,
-        message,
-    }
+    Error::Usage { message }
 }
 
 /// A list by name, read through a crosswalk when it is the country list.
-pub fn open(name: &str, crosswalk: Option<&str>) -> Result<CodeList> {
+pub fn open(name: &str, crosswalk: Option<Crosswalk>) -> Result<CodeList> {
     match (name, crosswalk) {
-        ("country", Some(cw)) => Crosswalk::parse(cw).map(CodeList::country).ok_or_else(|| {
-            usage(format!(
-                "unknown crosswalk `{cw}`; known: {}",
-                Crosswalk::NAMES.join(", ")
-            ))
-        }),
+        ("country", Some(cw)) => Ok(CodeList::country(cw)),
         (_, Some(_)) => Err(usage("--crosswalk applies to the country list only".into())),
         _ => CodeList::builtin(name).ok_or_else(|| {
             usage(format!(
@@ -78,21 +68,11 @@ pub fn show(name: &str, code: &str) -> Result<String> {
 /// Each distinct value is looked up once.
 pub fn map(
     list: &CodeList,
-    output: Option<&str>,
+    output: Option<CountryOutput>,
     input: impl BufRead,
     mut out: impl Write,
 ) -> Result<MapCounts> {
-    let attr = match output {
-        None => None,
-        Some(o) => CountryOutput::parse(o)
-            .ok_or_else(|| {
-                usage(format!(
-                    "unknown output `{o}`; known: {}",
-                    CountryOutput::NAMES.join(", ")
-                ))
-            })?
-            .attr(),
-    };
+    let attr = output.and_then(CountryOutput::attr);
     let write_err = |source| Error::Write {
         path: "standard output".into(),
         source,
@@ -214,7 +194,13 @@ mod tests {
             }
         );
         let mut out = Vec::new();
-        map(&list, Some("iso2"), "Maroc\n".as_bytes(), &mut out).unwrap();
+        map(
+            &list,
+            Some(CountryOutput::Iso2),
+            "Maroc\n".as_bytes(),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "Maroc\tMA\tMorocco\n");
     }
 
@@ -224,7 +210,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("sex, country"));
-        assert!(open("sex", Some("unhcr"))
+        assert!(open("sex", Some(Crosswalk::Unhcr))
             .unwrap_err()
             .to_string()
             .contains("country list only"));

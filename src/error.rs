@@ -3,7 +3,7 @@
 //! Each variant names the file (and line, where there is one) and says what to do, because the
 //! person reading it is a statistician looking at a cron mail, not a Rust developer.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Process exit codes, documented in the README so that schedulers can branch on them.
 pub mod exit {
@@ -29,6 +29,10 @@ pub enum Error {
 
     #[error("{file}: {message}")]
     Schema { file: PathBuf, message: String },
+
+    /// The command line asks for something that cannot be done (its parser caught the rest).
+    #[error("{message}")]
+    Usage { message: String },
 
     #[error("{file}: cannot read: {source}\n  hint: check the path (relative paths are resolved from the pipeline file's folder) or pass --input NAME=PATH")]
     Read {
@@ -105,7 +109,7 @@ impl Error {
     /// The exit code a scheduler sees for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config { .. } | Error::Schema { .. } => exit::CONFIG,
+            Error::Config { .. } | Error::Schema { .. } | Error::Usage { .. } => exit::CONFIG,
             Error::Read { .. }
             | Error::Input { .. }
             | Error::Header { .. }
@@ -117,6 +121,22 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A write error naming the file.
+pub(crate) fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A CSV write error naming the file.
+pub(crate) fn csv_error(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
+    move |e| Error::Write {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    }
+}
 
 /// Attach context to a polars error, so that engine failures still say which stage and source.
 pub(crate) trait EngineContext<T> {

@@ -7,27 +7,13 @@
 //! when it was unpivoted into several long rows.
 
 use polars::prelude::*;
-use serde::Serialize;
 
-use crate::codelist::{AgeScheme, CodeList, Suggestion};
+use crate::books::Unmapped;
+use crate::codelist::{AgeScheme, CodeList};
 use crate::error::{EngineContext, Result};
 use crate::quarantine::{Quarantine, FILE, LINE, ROW};
 use crate::spec::{CheckPlan, DeriveKind, DerivePlan, HarmonizePlan, SourcePlan, UnpivotPlan};
-use crate::tabulate::TOTAL;
-
-/// A raw value that no code list entry matched, for the run report.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Unmapped {
-    pub column: String,
-    pub codelist: String,
-    pub raw_value: String,
-    pub rows: u64,
-    /// The code it was given instead (`unknown = ...`, or the fuzzy match the pipeline allowed),
-    /// or none when the rows were rejected.
-    pub given: Option<String>,
-    /// The closest known spellings, for the statistician to accept under `[harmonize.extra]`.
-    pub suggestions: Vec<Suggestion>,
-}
+use crate::vocab::TOTAL;
 
 pub struct Harmonized {
     pub frame: DataFrame,

@@ -8,27 +8,16 @@
 //! Files are read in windows of a few tens of megabytes that the later stages consume one at a
 //! time, so a run's memory depends on the window size, not on the size of the file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use polars::prelude::*;
 use polars_arrow::array::View;
 use rayon::prelude::*;
 
+use crate::books::FileInfo;
 use crate::error::{Error, Result};
 use crate::quarantine::{Rejection, FILE, LINE, ROW};
 use crate::spec::{Dialect, Encoding, SourcePlan};
-
-/// What was read from one file.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FileInfo {
-    pub path: PathBuf,
-    pub sha256: String,
-    pub bytes: u64,
-    /// The encoding the file was read as (after detection, for `auto`).
-    pub encoding: &'static str,
-    pub rows: u64,
-}
 
 /// A stretch of a source's records, parsed and numbered: raw text columns named after the
 /// schema fields, with `__row` (numbered from 0 in the window), `__line` and `__file`. Windows are read
@@ -259,7 +248,7 @@ fn last_record_end(bytes: &[u8], quote: u8) -> Option<(usize, u64)> {
     record_ends(bytes, quote).last()
 }
 
-/// Bytes in a source's files (for the progress bar and the key buckets).
+/// Bytes in a source's files (for progress and the key buckets).
 pub fn total_bytes(source: &SourcePlan) -> u64 {
     source
         .files
@@ -267,21 +256,6 @@ pub fn total_bytes(source: &SourcePlan) -> u64 {
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum()
-}
-
-pub fn progress_bar(source: &SourcePlan, progress: bool) -> ProgressBar {
-    if !progress {
-        return ProgressBar::hidden();
-    }
-    let total = total_bytes(source);
-    // indicatif draws nothing when stderr is not a terminal, so scheduled runs stay clean.
-    let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} ({eta})")
-    {
-        bar.set_style(style);
-    }
-    bar.set_message(format!("reading {}", source.name));
-    bar
 }
 
 /// A window's bytes, cut at a record boundary, not yet decoded.
@@ -325,13 +299,13 @@ struct Seen {
 /// byte-order mark, and otherwise (under `auto`) read as windows-1252.
 fn decode_window(
     bytes: Vec<u8>,
-    encoding: &str,
+    encoding: Encoding,
     declared: Encoding,
     bom: bool,
     place: (&Path, u64, u64),
 ) -> Result<(String, Seen)> {
     let (path, offset, lines_before) = place;
-    if encoding != "utf-8" {
+    if encoding != Encoding::Utf8 {
         return Ok((decode_1252(&bytes), Seen::default()));
     }
     match String::from_utf8(bytes) {
@@ -371,25 +345,26 @@ fn decode_window(
 }
 
 /// The label of an encoding; `auto` starts as UTF-8.
-fn label(encoding: Encoding) -> &'static str {
+fn label(encoding: Encoding) -> Encoding {
     match encoding {
-        Encoding::Utf8 | Encoding::Auto => "utf-8",
-        Encoding::Windows1252 => "windows-1252",
+        Encoding::Utf8 | Encoding::Auto => Encoding::Utf8,
+        Encoding::Windows1252 => Encoding::Windows1252,
         // WHATWG (and encoding_rs) read the ISO-8859-1 label as windows-1252, which only
         // differs in the C1 control range that no text file uses.
-        Encoding::Iso88591 => "iso-8859-1",
+        Encoding::Iso88591 => Encoding::Iso88591,
     }
 }
 
 /// Read every file of a source window by window; only the columns in `fields` (schema field
 /// names) are built. A thread reads ahead and checksums the bytes; `work` runs on several
-/// windows at once; `merge` receives the results one by one in file order. Sets each file's
-/// checksum, size, encoding and row count.
+/// windows at once; `merge` receives the results one by one in file order, and `advance` the
+/// bytes each one covered (for a progress bar). Sets each file's checksum, size, encoding and
+/// row count.
 pub fn read_windows<T: Send>(
     source: &SourcePlan,
     files: &mut [FileInfo],
     fields: &[String],
-    bar: &ProgressBar,
+    advance: &dyn Fn(u64),
     work: impl Fn(Window) -> Result<T> + Sync,
     mut merge: impl FnMut(T) -> Result<()>,
 ) -> Result<Read> {
@@ -476,7 +451,7 @@ pub fn read_windows<T: Send>(
                     seen.utf8_beyond_ascii |= s.utf8_beyond_ascii;
                     seen.not_utf8 |= s.not_utf8;
                     file_rows += records;
-                    bar.inc(len);
+                    advance(len);
                     merge(t)?;
                 }
             }
@@ -487,7 +462,7 @@ pub fn read_windows<T: Send>(
         info.bytes = bytes;
         info.rows = file_rows;
         info.encoding = if seen.not_utf8 {
-            "windows-1252"
+            Encoding::Windows1252
         } else {
             encoding
         };
@@ -506,7 +481,7 @@ pub fn read_windows<T: Send>(
 /// schema field in the file's columns, the row width and whether the file has a byte-order mark.
 fn first_window(
     raw: &mut RawWindow,
-    encoding: &mut &'static str,
+    encoding: &mut Encoding,
     seen: &mut Seen,
     source: &SourcePlan,
     all_fields: &[String],
@@ -524,13 +499,13 @@ fn first_window(
     }
     if dialect.encoding == Encoding::Auto
         && !bom
-        && *encoding == "utf-8"
+        && *encoding == Encoding::Utf8
         && std::str::from_utf8(&raw.bytes).is_err()
     {
-        *encoding = "windows-1252";
+        *encoding = Encoding::Windows1252;
     }
     let bytes = std::mem::take(&mut raw.bytes);
-    let (text, s) = decode_window(bytes, encoding, dialect.encoding, bom, (path, 0, 0))?;
+    let (text, s) = decode_window(bytes, *encoding, dialect.encoding, bom, (path, 0, 0))?;
     seen.utf8_beyond_ascii |= s.utf8_beyond_ascii;
     let start = skip_lines(&text, dialect.skip_lines).ok_or_else(|| {
         input_error(
@@ -769,12 +744,12 @@ fn read_header(
 }
 
 /// Decode a whole file's bytes to UTF-8 text, as the dialect says or as detected.
-pub fn decode(path: &Path, bytes: &[u8], encoding: Encoding) -> Result<(String, &'static str)> {
+pub fn decode(path: &Path, bytes: &[u8], encoding: Encoding) -> Result<(String, Encoding)> {
     let bom = bytes.starts_with(BOM);
     let body = if bom { &bytes[BOM.len()..] } else { bytes };
     let (text, seen) = decode_window(body.to_vec(), label(encoding), encoding, bom, (path, 0, 0))?;
     let read_as = if seen.not_utf8 {
-        "windows-1252"
+        Encoding::Windows1252
     } else {
         label(encoding)
     };
@@ -1049,11 +1024,11 @@ mod tests {
         let p = Path::new("f.csv");
         assert_eq!(
             decode(p, b"\xEF\xBB\xBFa;b", Encoding::Auto).unwrap(),
-            ("a;b".into(), "utf-8")
+            ("a;b".into(), Encoding::Utf8)
         );
         assert_eq!(
             decode(p, b"S\xE9n\xE9gal", Encoding::Auto).unwrap(),
-            ("Sénégal".into(), "windows-1252")
+            ("Sénégal".into(), Encoding::Windows1252)
         );
         assert_eq!(decode(p, b"\x80", Encoding::Iso88591).unwrap().0, "€");
         let err = decode(p, b"a\nb\n\xE9", Encoding::Utf8)

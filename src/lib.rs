@@ -4,10 +4,12 @@
 //! `ingest` -> `validate` -> `harmonize` -> `tabulate` -> `disclose` -> `publish`. `run` drives them and keeps
 //! the books (row conservation, timings, the manifest); `report` turns the books into text.
 
+pub mod books;
 pub mod codelist;
 pub mod codes;
 pub mod disclose;
 pub mod error;
+pub mod frame;
 pub mod harmonize;
 pub mod ingest;
 pub mod publish;
@@ -20,6 +22,7 @@ pub mod survey;
 pub mod tabulate;
 mod text;
 pub mod validate;
+pub mod vocab;
 
 pub use error::{Error, Result};
 

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+use crate::error::{csv_error, write_error};
 use crate::error::{EngineContext, Result};
-use crate::publish::{csv_error, write_error};
 
 /// Hidden columns that follow every row from ingest to tabulation, so that a row can always be
 /// traced back to its file and line and counted exactly once.
@@ -215,7 +215,7 @@ impl Sink {
         let text: Vec<Vec<String>> = frame
             .get_column_names()
             .iter()
-            .map(|c| crate::tabulate::text_column(&frame, c, ""))
+            .map(|c| crate::frame::text_column(&frame, c, ""))
             .collect::<PolarsResult<_>>()
             .at(context)?;
         // An empty cell and a missing one differ for `column` and `raw_value`: NULL_MARK marks
@@ -316,7 +316,7 @@ impl Sink {
             }
             let frame = DataFrame::new_infer_height(cols).at(context)?;
             parquet.write_batch(&frame).at(context)?;
-            crate::publish::csv_rows(&mut csv, &frame, &csv_path)?;
+            crate::frame::csv_rows(&mut csv, &frame, &csv_path)?;
             written += frame.height() as u64;
         }
         parquet.finish().at(context)?;

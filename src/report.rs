@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::run::Manifest;
+use crate::books::{FileCheck, Manifest};
 use crate::spec::{DeriveKind, Plan};
 
 fn pct(share: f64) -> String {
@@ -53,7 +53,7 @@ for each combination of the other dimensions; `pct_female` and `sex_ratio` are o
             };
             let method = match &d.reason {
                 Some(r) => format!("{} ({r})", d.method),
-                None => d.method.clone(),
+                None => d.method.to_string(),
             };
             let _ = writeln!(
                 s,
@@ -145,7 +145,7 @@ pub fn sources_text(m: &Manifest) -> String {
 }
 
 /// The readable report of `marsad validate --schema`, for the ministry that sent the file.
-pub fn file_check_text(c: &crate::run::FileCheck, max_errors: usize) -> String {
+pub fn file_check_text(c: &FileCheck, max_errors: usize) -> String {
     let mut s = String::new();
     let b = &c.books;
     let verdict = if c.valid { "ACCEPTED" } else { "NOT ACCEPTED" };

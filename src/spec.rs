@@ -14,6 +14,7 @@ use toml::Spanned;
 use crate::codelist::{self, AgeScheme, CodeList, CountryOutput, Crosswalk, RegionLevel};
 use crate::error::{line_col, Error, Result};
 use crate::schema::TableSchema;
+pub use crate::vocab::Encoding;
 
 // ---------------------------------------------------------------------------------------------
 // What the user wrote
@@ -155,19 +156,6 @@ pub struct ReliabilitySpec {
     pub cv_suppress: Option<f64>,
     /// Fewest respondents behind a published estimate (default 10).
     pub min_respondents: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
-pub enum Encoding {
-    #[default]
-    #[serde(rename = "auto")]
-    Auto,
-    #[serde(rename = "utf-8")]
-    Utf8,
-    #[serde(rename = "windows-1252")]
-    Windows1252,
-    #[serde(rename = "iso-8859-1")]
-    Iso88591,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1828,4 +1816,33 @@ impl Resolver<'_> {
         }
         Ok(outputs)
     }
+}
+
+/// The plan of one file checked against a schema with no pipeline file (`marsad validate
+/// --schema`): a source with no stages, built like any other.
+pub fn single_file(schema: &Path, file: &Path, dialect: Dialect) -> Result<SourcePlan> {
+    let schema = TableSchema::load(schema)?;
+    if !file.exists() {
+        return Err(Error::Read {
+            file: file.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    Ok(SourcePlan {
+        name: file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into()),
+        files: vec![file.to_path_buf()],
+        schema,
+        dialect,
+        derives: Vec::new(),
+        checks: Vec::new(),
+        unpivot: None,
+        harmonize: Vec::new(),
+        late_derives: Vec::new(),
+        late_checks: Vec::new(),
+        columns: Vec::new(),
+        design: None,
+    })
 }

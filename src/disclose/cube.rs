@@ -11,6 +11,8 @@
 //! corners are hidden the sensitive cell's value is uncertain by at least t. We choose, among a
 //! bounded set of candidates, the hypercube that hides the fewest new cells and the least value.
 
+use crate::books::AuditSummary;
+
 /// When is a cell sensitive.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rule {
@@ -486,13 +488,6 @@ pub enum AuditFailure {
     AloneInLine { cell: usize, dim: usize },
     /// No hypercube of hidden cells keeps this cell uncertain enough.
     Unprotected { cell: usize },
-}
-
-/// What the audit checked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct AuditSummary {
-    pub lines_checked: u64,
-    pub cells_proved: u64,
 }
 
 /// Check a suppression pattern independently of how it was found: no line of a published total

@@ -10,15 +10,16 @@ mod cube;
 use std::collections::HashMap;
 
 use polars::prelude::*;
-use serde::Serialize;
 
+use crate::books::DisclosureBooks;
 use crate::error::{EngineContext, Error, Result};
 use crate::spec::{Aggregate, Disclosure, TablePlan};
 use crate::tabulate::{largest, number_column, text_column, CONTRIBUTORS, TOTAL};
+use crate::vocab::Method;
 
 pub use cube::{
-    audit, primary, round_random, suppress, unit_draw, AuditFailure, AuditSummary, CellStats,
-    Certificate, Cube, Protection, Rule, Status, Suppression, UNIT,
+    audit, primary, round_random, suppress, unit_draw, AuditFailure, CellStats, Certificate, Cube,
+    Protection, Rule, Status, Suppression, UNIT,
 };
 
 /// SDMX observation status of every published cell (CL_OBS_STATUS: `A` normal, `Q` missing
@@ -31,29 +32,6 @@ pub const CONF_STATUS: &str = "conf_status";
 /// Largest table (cells of the full cross-classification, totals included) that cell
 /// suppression takes on; beyond it the table needs coarser categories or rounding.
 pub const MAX_CELLS: usize = 20_000_000;
-
-/// What disclosure control did to one table, for the manifest and the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct DisclosureBooks {
-    pub table: String,
-    pub method: String,
-    pub cells: u64,
-    /// Cells sensitive (`C`) by a rule of this table or, for a cell it shares with a linked
-    /// table, by that table's rules: the same cell is `C` whichever table it is read from.
-    pub primary: u64,
-    /// Cells hidden to protect others, here or in a linked table (`D`).
-    pub secondary: u64,
-    /// Cells whose published value differs from the computed one (rounding).
-    pub rounded: u64,
-    /// Survey estimates published with the `E` flag (use with caution); those suppressed as
-    /// too unreliable (`F`) count as primary.
-    pub flagged: u64,
-    /// Tables sharing cells (and so suppressions) with this one.
-    pub linked: Vec<String>,
-    pub audit: Option<AuditSummary>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
 
 /// One table after disclosure control.
 pub struct Protected {
@@ -462,7 +440,7 @@ fn finish_one(
     let context = || format!("protecting `{}`", table.name);
     let mut books = DisclosureBooks {
         table: table.name.clone(),
-        method: String::new(),
+        method: Method::Open,
         cells: df.height() as u64,
         primary: 0,
         secondary: 0,
@@ -476,7 +454,7 @@ fn finish_one(
     let mut restricted = df.clone();
     let published = match (&table.disclosure, layout, result) {
         (Disclosure::Suppress { .. }, Some(l), Some(s)) => {
-            books.method = "suppress".into();
+            books.method = Method::Suppress;
             let summary = audit(&l.cube, needs, &s.status, &s.certificates).map_err(|f| {
                 let (cell, why) = match f {
                     AuditFailure::AloneInLine { cell, dim } => (
@@ -532,7 +510,7 @@ fn finish_one(
             p
         }
         (Disclosure::Round { base, seed }, _, _) => {
-            books.method = format!("round (base {base})");
+            books.method = Method::Round { base: *base };
             let keys: Vec<Vec<String>> = table
                 .dimensions
                 .iter()
@@ -573,11 +551,11 @@ fn finish_one(
             p
         }
         (Disclosure::Reliability { .. }, _, _) => {
-            books.method = "reliability".into();
+            books.method = Method::Reliability;
             reliable(table, &df, &mut books).at(context)?
         }
         (Disclosure::None { reason }, _, _) => {
-            books.method = "none".into();
+            books.method = Method::None;
             books.reason = Some(reason.clone());
             let mut p = df.clone();
             p.with_column(status_codes(&vec!["A"; height], OBS_STATUS))

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::error::{EngineContext, Error, Result};
+pub use crate::books::Written;
+use crate::error::{write_error, EngineContext, Error, Result};
+pub use crate::frame::{csv_rows, neutralize};
 
 pub mod datapackage;
 pub mod sdmx;
@@ -40,22 +42,6 @@ impl Provenance {
             ("marsad.version".into(), self.marsad_version.clone()),
             ("marsad.sources".into(), self.sources.to_string()),
         ]
-    }
-}
-
-/// One file written, as the manifest lists it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Written {
-    pub path: String,
-    pub rows: u64,
-    pub bytes: u64,
-    pub sha256: String,
-}
-
-pub(crate) fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -92,19 +78,6 @@ pub fn write_parquet(
         .finish(df)
         .at(|| format!("writing {}", path.display()))?;
     describe(root, path, df.height() as u64)
-}
-
-/// Make a text cell safe to open in a spreadsheet: a cell that starts with `=`, `+`, `-`, `@`,
-/// a tab or a carriage return would be read by Excel or LibreOffice as a formula, so it is
-/// prefixed with an apostrophe (OWASP's advice for CSV injection). Plain numbers such as `-5` are
-/// left alone, since a spreadsheet reads them as numbers, not formulas.
-pub fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
-    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky && cell.trim().parse::<f64>().is_err() {
-        std::borrow::Cow::Owned(format!("'{cell}"))
-    } else {
-        std::borrow::Cow::Borrowed(cell)
-    }
 }
 
 /// Write a table as a Hive-partitioned dataset: one Parquet file per value of `key`, in
@@ -164,37 +137,6 @@ fn hive_escape(value: &str) -> String {
             c => c.to_string(),
         })
         .collect()
-}
-
-pub(crate) fn csv_error(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
-    move |e| Error::Write {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e),
-    }
-}
-
-/// Append a frame's rows as text, each cell neutralized for spreadsheets.
-pub fn csv_rows<W: Write>(w: &mut csv::Writer<W>, df: &DataFrame, path: &Path) -> Result<()> {
-    let columns: Vec<Column> = df
-        .columns()
-        .iter()
-        .map(|c| c.cast(&DataType::String))
-        .collect::<PolarsResult<_>>()
-        .at(|| format!("writing {}", path.display()))?;
-    let strings: Vec<&StringChunked> = columns
-        .iter()
-        .map(|c| c.str())
-        .collect::<PolarsResult<_>>()
-        .at(|| format!("writing {}", path.display()))?;
-    for i in 0..df.height() {
-        w.write_record(
-            strings
-                .iter()
-                .map(|s| neutralize(s.get(i).unwrap_or("")).into_owned()),
-        )
-        .map_err(csv_error(path))?;
-    }
-    Ok(())
 }
 
 pub fn write_text(root: &Path, path: &Path, text: &str) -> Result<Written> {

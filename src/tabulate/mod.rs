@@ -19,21 +19,7 @@ pub const SEX_CODES: [&str; 3] = ["F", "M", "_U"];
 pub const PCT_FEMALE: &str = "pct_female";
 pub const SEX_RATIO: &str = "sex_ratio";
 
-/// A column of a table (or source) as text, `missing` where empty: dimension codes, flags,
-/// design labels.
-pub fn text_column(df: &DataFrame, name: &str, missing: &str) -> PolarsResult<Vec<String>> {
-    let c = df.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?
-        .iter()
-        .map(|v| v.unwrap_or(missing).to_string())
-        .collect())
-}
-
-/// A column as numbers, `missing` where empty.
-pub fn number_column(df: &DataFrame, name: &str, missing: f64) -> PolarsResult<Vec<f64>> {
-    let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.iter().map(|v| v.unwrap_or(missing)).collect())
-}
+pub use crate::frame::{number_column, text_column};
 
 /// Hidden column: records contributing to a cell (the threshold rule's count).
 pub const CONTRIBUTORS: &str = "__contributors";

@@ -1,0 +1,162 @@
+//! The books: what a run did, in numbers. These are the types of `manifest.json`, filled in by
+//! the stages (ingest counts files, harmonize lists unmapped values, disclose says what it hid,
+//! publish lists the files written) and read by `report`, which depends on nothing else.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::codelist::Suggestion;
+use crate::vocab::{Encoding, Method, Status};
+
+/// What was read from one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileInfo {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+    /// The encoding the file was read as (after detection, for `auto`).
+    pub encoding: Encoding,
+    pub rows: u64,
+}
+
+/// A raw value that no code list entry matched, for the run report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Unmapped {
+    pub column: String,
+    pub codelist: String,
+    pub raw_value: String,
+    pub rows: u64,
+    /// The code it was given instead (`unknown = ...`, or the fuzzy match the pipeline allowed),
+    /// or none when the rows were rejected.
+    pub given: Option<String>,
+    /// The closest known spellings, for the statistician to accept under `[harmonize.extra]`.
+    pub suggestions: Vec<Suggestion>,
+}
+
+/// One file written, as the manifest lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// What the audit checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AuditSummary {
+    pub lines_checked: u64,
+    pub cells_proved: u64,
+}
+
+/// What disclosure control did to one table, for the manifest and the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DisclosureBooks {
+    pub table: String,
+    pub method: Method,
+    pub cells: u64,
+    /// Cells sensitive (`C`) by a rule of this table or, for a cell it shares with a linked
+    /// table, by that table's rules: the same cell is `C` whichever table it is read from.
+    pub primary: u64,
+    /// Cells hidden to protect others, here or in a linked table (`D`).
+    pub secondary: u64,
+    /// Cells whose published value differs from the computed one (rounding).
+    pub rounded: u64,
+    /// Survey estimates published with the `E` flag (use with caution); those suppressed as
+    /// too unreliable (`F`) count as primary.
+    pub flagged: u64,
+    /// Tables sharing cells (and so suppressions) with this one.
+    pub linked: Vec<String>,
+    pub audit: Option<AuditSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// How many rows one rule rejected in one column.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub rule: String,
+    pub column: String,
+    pub rows: u64,
+}
+
+/// The books of one source: where its rows went.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceBooks {
+    pub name: String,
+    pub schema: String,
+    pub files: Vec<FileInfo>,
+    pub rows_in: u64,
+    pub rows_valid: u64,
+    pub rows_rejected: u64,
+    /// `rows_in == rows_valid + rows_rejected`, checked on every run.
+    pub conserved: bool,
+    pub failures: Vec<Failure>,
+    pub unmapped: Vec<Unmapped>,
+}
+
+impl SourceBooks {
+    pub fn rejected_share(&self) -> f64 {
+        if self.rows_in == 0 {
+            0.0
+        } else {
+            self.rows_rejected as f64 / self.rows_in as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableBooks {
+    pub name: String,
+    pub title: Option<String>,
+    pub source: String,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputBooks {
+    pub name: String,
+    pub dir: String,
+    pub files: Vec<Written>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineRef {
+    pub name: String,
+    pub title: Option<String>,
+    pub path: String,
+    pub sha256: String,
+}
+
+/// Everything a run did, written as `manifest.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub marsad_version: String,
+    pub run_id: String,
+    pub command: String,
+    /// `published`, `validated`, or `rejected` (more rejections than `max_rejected`).
+    pub status: Status,
+    pub started_at: String,
+    pub pipeline: PipelineRef,
+    pub max_rejected: f64,
+    pub sources: Vec<SourceBooks>,
+    pub tables: Vec<TableBooks>,
+    pub outputs: Vec<OutputBooks>,
+    /// What disclosure control did to each table.
+    pub disclosure: Vec<DisclosureBooks>,
+    pub timings_ms: BTreeMap<String, u64>,
+}
+
+/// What `marsad validate --schema` found in one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileCheck {
+    pub file: String,
+    pub schema: String,
+    /// The file is acceptable: its header matches and no row was rejected.
+    pub valid: bool,
+    pub books: SourceBooks,
+    /// Every rejection: line, column, raw value, rule, message.
+    pub errors: Vec<serde_json::Value>,
+}

@@ -1,0 +1,116 @@
+//! `marsad validate`: read and check the sources only; or, with `--schema`, one file against an
+//! exchange schema with no pipeline file (a ministry's self-check before sending).
+
+use std::path::{Path, PathBuf};
+
+use marsad::spec::{self, Dialect, Overrides};
+use marsad::vocab::{Delimiter, Encoding};
+use marsad::{report, run, Error};
+
+use super::{parse_input, Context, Format};
+
+/// Read and validate the sources only; write the quarantine and a report. With `--schema`,
+/// check one CSV file against an exchange schema, with no pipeline file (a ministry's
+/// self-check before sending): exit 0 when acceptable, 4 when rows are rejected.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The pipeline file, or with `--schema` the CSV file to check.
+    target: PathBuf,
+    /// A Frictionless Table Schema to check `target` against.
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// Replace a source's path for this run: NAME=PATH (repeatable; not with --schema).
+    #[arg(long = "input", value_name = "NAME=PATH", value_parser = parse_input)]
+    inputs: Vec<(String, PathBuf)>,
+    /// Folder for the quarantine and report (default for a pipeline: the first output's dir
+    /// + `.validation`; with --schema: none).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// With --schema: the delimiter (`,` `;` or `tab`).
+    #[arg(long, default_value = ",")]
+    delimiter: Delimiter,
+    /// With --schema: auto, utf-8, windows-1252 or iso-8859-1.
+    #[arg(long, default_value = "auto")]
+    encoding: Encoding,
+    /// With --schema: numbers use a decimal comma.
+    #[arg(long)]
+    decimal_comma: bool,
+    /// With --schema: lines before the header.
+    #[arg(long, default_value_t = 0)]
+    skip_lines: usize,
+    /// With --schema: the report as text or JSON.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+pub fn run(args: Args, cx: &Context) -> marsad::Result<()> {
+    match args.schema.clone() {
+        Some(schema) => check_file(&schema, args),
+        None => validate_pipeline(args, cx),
+    }
+}
+
+fn validate_pipeline(args: Args, cx: &Context) -> marsad::Result<()> {
+    let overrides = Overrides {
+        inputs: args.inputs,
+        output: None,
+    };
+    let plan = spec::load(&args.target, &overrides)?;
+    let dir = args
+        .output
+        .unwrap_or_else(|| marsad::publish::sibling(&plan.outputs[0].dir, "validation"));
+    let opts = run::RunOptions {
+        progress: cx.progress.as_ref(),
+    };
+    let manifest = run::validate_only(&plan, &dir, opts)?;
+    print!("{}", report::sources_text(&manifest));
+    println!("quarantine and report written to {}", dir.display());
+    Ok(())
+}
+
+fn check_file(schema: &Path, args: Args) -> marsad::Result<()> {
+    if !args.inputs.is_empty() {
+        return Err(Error::Usage {
+            message: "--input names a source of a pipeline; with --schema, give the file itself"
+                .into(),
+        });
+    }
+    let dialect = Dialect {
+        delimiter: args.delimiter.0,
+        quote: b'"',
+        header: true,
+        skip_lines: args.skip_lines,
+        encoding: args.encoding,
+        decimal_comma: args.decimal_comma,
+        null_markers: Vec::new(),
+    };
+    let file = &args.target;
+    match run::check_file(schema, file, dialect, args.output.as_deref()) {
+        Ok(check) => {
+            match args.format {
+                Format::Text => print!("{}", report::file_check_text(&check, 50)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&check).unwrap_or_default()
+                ),
+            }
+            if check.valid {
+                Ok(())
+            } else {
+                Err(Error::Rejected {
+                    file: file.to_path_buf(),
+                    rows: check.books.rows_rejected,
+                })
+            }
+        }
+        Err(e) => {
+            if args.format == Format::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "file": file.display().to_string(), "valid": false, "error": e.to_string() })
+                );
+            }
+            Err(e)
+        }
+    }
+}

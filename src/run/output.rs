@@ -1,0 +1,300 @@
+//! Writing one output: its tables in every format, the restricted sibling (tables as computed,
+//! the quarantine), the data packages, the manifest and the report, each staged and moved into
+//! place.
+
+use std::path::Path;
+
+use polars::prelude::*;
+use tracing::info;
+
+use super::Session;
+use crate::books::{Manifest, OutputBooks, Written};
+use crate::error::{write_error, Error, Result};
+use crate::publish::sdmx::{self, CsvVersion};
+use crate::publish::{self, datapackage, Provenance, Staging};
+use crate::quarantine;
+use crate::spec::{Format, OutputPlan, Plan, TablePlan};
+
+/// Copy the run's quarantine into `root/quarantine/`.
+pub fn write_quarantine(root: &Path, quarantine: &quarantine::Closed) -> Result<Vec<Written>> {
+    let dir = root.join("quarantine");
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    quarantine
+        .files()
+        .iter()
+        .map(|from| {
+            let to = dir.join(from.file_name().expect("a file name"));
+            std::fs::copy(from, &to).map_err(|source| Error::Write {
+                path: to.clone(),
+                source,
+            })?;
+            publish::describe(root, &to, quarantine.rows)
+        })
+        .collect()
+}
+
+fn quarantine_resource(file: &Written) -> serde_json::Value {
+    datapackage::file_resource(
+        "quarantine",
+        file,
+        "parquet",
+        "application/vnd.apache.parquet",
+        "Rejected rows with their reasons (file, line, column, raw value, rule)",
+    )
+}
+
+pub fn write_books(root: &Path, manifest: &Manifest) -> Result<Written> {
+    let report = crate::report::markdown(manifest);
+    let written = publish::write_text(root, &root.join("report.md"), &report)?;
+    let json = serde_json::to_string_pretty(manifest).map_err(|e| Error::Write {
+        path: root.join("manifest.json"),
+        source: std::io::Error::other(e),
+    })?;
+    publish::write_text(root, &root.join("manifest.json"), &(json + "\n"))?;
+    Ok(written)
+}
+
+/// Files written into a folder, and their data-package resources.
+#[derive(Default)]
+struct Files {
+    written: Vec<Written>,
+    resources: Vec<serde_json::Value>,
+}
+
+/// Write an output's tables in its formats.
+fn write_tables(
+    plan: &Plan,
+    output: &OutputPlan,
+    root: &Path,
+    tables: &mut [(String, DataFrame)],
+    prov: &Provenance,
+) -> Result<Files> {
+    let mut files = Files::default();
+    let mut sdmx_tables = Vec::new();
+    for (name, df) in tables.iter_mut().filter(|(n, _)| output.tables.contains(n)) {
+        let Some(table) = plan.tables.iter().find(|t| t.name == *name) else {
+            continue;
+        };
+        if output.formats.contains(&Format::Parquet) {
+            write_parquet(output, root, table, df, prov, &mut files)?;
+        }
+        write_sdmx_csv(plan, output, root, table, df, &mut files)?;
+        if output.formats.iter().any(|f| *f != Format::Parquet) {
+            sdmx_tables.push((table, &*df));
+        }
+    }
+    if let (Some(agency), false) = (&plan.sdmx, sdmx_tables.is_empty()) {
+        let xml = sdmx::structure(&plan.name, agency, &sdmx_tables)?;
+        let dir = sdmx_dir(root)?;
+        let written = publish::write_text(root, &dir.join("structure.xml"), &xml)?;
+        files.resources.push(datapackage::file_resource(
+            "sdmx-structure",
+            &written,
+            "xml",
+            "application/vnd.sdmx.structure+xml; version=2.1",
+            "SDMX-ML 2.1 structures: data structure definitions, dataflows, concepts, code lists",
+        ));
+        files.written.push(written);
+    }
+    Ok(files)
+}
+
+fn sdmx_dir(root: &Path) -> Result<std::path::PathBuf> {
+    let dir = root.join("sdmx");
+    std::fs::create_dir_all(&dir).map_err(write_error(&dir))?;
+    Ok(dir)
+}
+
+/// One table as Parquet, Hive-partitioned when the output partitions by one of its dimensions.
+fn write_parquet(
+    output: &OutputPlan,
+    root: &Path,
+    table: &TablePlan,
+    df: &mut DataFrame,
+    prov: &Provenance,
+    files: &mut Files,
+) -> Result<()> {
+    let name = table.name.as_str();
+    let key = output
+        .partition_by
+        .iter()
+        .find(|k| table.dimensions.contains(k));
+    let written = match key {
+        Some(key) => publish::write_partitioned(
+            root,
+            &root.join("tables").join(name),
+            df,
+            key,
+            prov.key_values(name),
+        )?,
+        None => vec![publish::write_parquet(
+            root,
+            &root.join("tables").join(format!("{name}.parquet")),
+            df,
+            prov.key_values(name),
+        )?],
+    };
+    files
+        .resources
+        .push(datapackage::table_resource(table, df, &written, "parquet"));
+    files.written.extend(written);
+    Ok(())
+}
+
+/// One table in each SDMX-CSV version the output asks for.
+fn write_sdmx_csv(
+    plan: &Plan,
+    output: &OutputPlan,
+    root: &Path,
+    table: &TablePlan,
+    df: &DataFrame,
+    files: &mut Files,
+) -> Result<()> {
+    let name = table.name.as_str();
+    for (format, version, suffix) in [
+        (Format::SdmxCsv10, CsvVersion::V1, "sdmx1"),
+        (Format::SdmxCsv20, CsvVersion::V2, "sdmx2"),
+    ] {
+        let Some(agency) = plan
+            .sdmx
+            .as_ref()
+            .filter(|_| output.formats.contains(&format))
+        else {
+            continue;
+        };
+        let path = sdmx_dir(root)?.join(format!("{name}.{suffix}.csv"));
+        let written = sdmx::write_csv(root, &path, df, table, agency, version)?;
+        files.resources.push(datapackage::file_resource(
+            &format!("{name}-{suffix}"),
+            &written,
+            "csv",
+            if version == CsvVersion::V1 {
+                "application/vnd.sdmx.data+csv; version=1.0.0"
+            } else {
+                "application/vnd.sdmx.data+csv; version=2.0.0"
+            },
+            &format!("{} (SDMX-CSV)", table.title.as_deref().unwrap_or(name)),
+        ));
+        files.written.push(written);
+    }
+    Ok(())
+}
+
+/// The tables of a run, published and as computed, by name.
+pub struct Tables {
+    pub published: Vec<(String, DataFrame)>,
+    pub restricted: Vec<(String, DataFrame)>,
+}
+
+/// Publish one output: its folder (or, when too many rows were rejected, the `.rejected`
+/// sibling with only the quarantine) and its restricted sibling. Returns the folder written
+/// and the output's books.
+pub fn publish_output(
+    plan: &Plan,
+    output: &OutputPlan,
+    session: &Session,
+    tables: &mut Tables,
+    rejected: bool,
+    manifest: &Manifest,
+) -> Result<(std::path::PathBuf, Manifest)> {
+    let run_id = &manifest.run_id;
+    let staging = Staging::new(&output.dir, run_id)?;
+    let mut files = Files::default();
+    // A rejected run publishes no tables: only what the data provider needs to fix the file.
+    if rejected {
+        let q = write_quarantine(&staging.dir, &session.quarantine)?;
+        files.resources.push(quarantine_resource(&q[0]));
+        files.written.extend(q);
+    } else {
+        files = write_tables(
+            plan,
+            output,
+            &staging.dir,
+            &mut tables.published,
+            &session.prov,
+        )?;
+    }
+    // Microdata-level outputs (rejected rows with their raw values, tables as computed) never
+    // go into the publishable folder.
+    let restricted_dir = publish::sibling(staging.target(), "restricted");
+    let closed = if rejected {
+        None
+    } else {
+        Some(stage_restricted(
+            plan,
+            output,
+            session,
+            tables,
+            &restricted_dir,
+            run_id,
+        )?)
+    };
+    files.written.push(publish::write_text(
+        &staging.dir,
+        &staging.dir.join("datapackage.json"),
+        &datapackage::package(plan, files.resources),
+    )?);
+    let mut m = manifest.clone();
+    m.outputs = vec![OutputBooks {
+        name: output.name.clone(),
+        dir: output.dir.display().to_string(),
+        files: files.written,
+    }];
+    if let Some((closed_staging, written)) = closed {
+        let mut cm = m.clone();
+        cm.outputs = vec![OutputBooks {
+            name: format!("{} (restricted)", output.name),
+            dir: restricted_dir.display().to_string(),
+            files: written,
+        }];
+        write_books(&closed_staging.dir, &cm)?;
+        let dir = closed_staging.commit()?;
+        info!(output = %output.name, dir = %dir.display(), "restricted outputs written");
+    }
+    write_books(&staging.dir, &m)?;
+    let dest = if rejected {
+        publish::sibling(staging.target(), "rejected")
+    } else {
+        staging.target().to_path_buf()
+    };
+    let dir = staging.commit_to(&dest)?;
+    info!(output = %output.name, dir = %dir.display(), "written");
+    Ok((dir, m))
+}
+
+/// Stage the restricted sibling of an output: the tables as computed and the quarantine.
+fn stage_restricted(
+    plan: &Plan,
+    output: &OutputPlan,
+    session: &Session,
+    tables: &mut Tables,
+    dir: &Path,
+    run_id: &str,
+) -> Result<(Staging, Vec<Written>)> {
+    let staging = Staging::new(dir, run_id)?;
+    let restricted_output = OutputPlan {
+        formats: vec![Format::Parquet],
+        ..output.clone()
+    };
+    let mut files = write_tables(
+        plan,
+        &restricted_output,
+        &staging.dir,
+        &mut tables.restricted,
+        &session.prov,
+    )?;
+    if output.quarantine {
+        let q = write_quarantine(&staging.dir, &session.quarantine)?;
+        files.resources.push(quarantine_resource(&q[0]));
+        files.written.extend(q);
+    }
+    files.written.push(publish::write_text(
+        &staging.dir,
+        &staging.dir.join("datapackage.json"),
+        &datapackage::package(plan, files.resources),
+    )?);
+    Ok((staging, files.written))
+}

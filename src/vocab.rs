@@ -1,0 +1,363 @@
+//! The shared vocabularies every stage speaks: SDMX codes, statuses, rule names and the ways a
+//! file can be written. They sit at the bottom of the crate so that a code means one thing
+//! everywhere: `F` is `Sex::Female`, `ConfStatus::Free` or `Reliability::TooUnreliable`, never
+//! a bare string compared with `==`.
+//!
+//! Each type writes itself as the code of its standard (SDMX global code lists, Frictionless
+//! error names), so files and manifests read exactly as before the types existed.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// An enum of keywords as the pipeline file and the command line write them. Each gets its
+/// `NAMES`, `name()`, `parse()`, `Display`, `FromStr` (used by clap) and a serde `Deserialize`
+/// (used by the pipeline file) whose error names what is expected, so one list of names serves
+/// every place a keyword is read.
+macro_rules! keywords {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident as $what:literal {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(name: &str) -> Option<$name> {
+                match name {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $name::parse(s).ok_or_else(|| {
+                    format!("unknown {} `{s}`; known: {}", $what, $name::NAMES.join(", "))
+                })
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+    };
+}
+pub(crate) use keywords;
+
+/// The total of a dimension (SDMX `_T`), which marsad computes itself.
+pub const TOTAL: &str = "_T";
+/// Unknown (SDMX `_U`): a missing or unstated value, kept visible rather than dropped.
+pub const UNKNOWN: &str = "_U";
+/// Other (SDMX `_O`).
+pub const OTHER: &str = "_O";
+/// Not applicable (SDMX `_Z`).
+pub const NOT_APPLICABLE: &str = "_Z";
+
+/// SDMX `CL_SEX` codes that every sex-disaggregated table shows.
+pub mod sex {
+    /// Female.
+    pub const FEMALE: &str = "F";
+    /// Male.
+    pub const MALE: &str = "M";
+    /// The rows every table by sex has for each combination of the other dimensions, so that
+    /// unknown sex stays visible: `_T = F + M + _U`.
+    pub const COMPLETE: [&str; 3] = [FEMALE, MALE, super::UNKNOWN];
+}
+
+/// SDMX `CL_OBS_STATUS` codes a published cell can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObsStatus {
+    /// `A`: normal value.
+    Normal,
+    /// `Q`: missing value; suppressed by disclosure control.
+    Suppressed,
+    /// `U`: low reliability (survey estimates flagged `E` or `F`).
+    LowReliability,
+}
+
+impl ObsStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            ObsStatus::Normal => "A",
+            ObsStatus::Suppressed => "Q",
+            ObsStatus::LowReliability => "U",
+        }
+    }
+}
+
+/// SDMX `CL_CONF_STATUS` codes a published cell can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConfStatus {
+    /// `F`: free for publication.
+    Free,
+    /// `C`: confidential statistical information (a sensitive cell).
+    Confidential,
+    /// `D`: secondary confidentiality, hidden to protect a confidential cell.
+    Secondary,
+}
+
+impl ConfStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            ConfStatus::Free => "F",
+            ConfStatus::Confidential => "C",
+            ConfStatus::Secondary => "D",
+        }
+    }
+}
+
+/// Statistics Canada's quality letter for a survey estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reliability {
+    /// `A`: published as is.
+    Acceptable,
+    /// `E`: published, use with caution.
+    UseWithCaution,
+    /// `F`: too unreliable to be published.
+    TooUnreliable,
+}
+
+impl Reliability {
+    pub fn code(self) -> &'static str {
+        match self {
+            Reliability::Acceptable => "A",
+            Reliability::UseWithCaution => "E",
+            Reliability::TooUnreliable => "F",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Reliability> {
+        [
+            Reliability::Acceptable,
+            Reliability::UseWithCaution,
+            Reliability::TooUnreliable,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
+    }
+}
+
+/// What a run ended as, written into the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Not decided yet (never written).
+    #[default]
+    #[serde(rename = "")]
+    Open,
+    /// `marsad run` published every output.
+    Published,
+    /// `marsad validate` read and checked every source.
+    Validated,
+    /// More rows were rejected than `max_rejected` allows: nothing was published.
+    Rejected,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Open => "",
+            Status::Published => "published",
+            Status::Validated => "validated",
+            Status::Rejected => "rejected",
+        })
+    }
+}
+
+/// How a table was protected, as the manifest and the report name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    /// Not protected yet (never written).
+    #[default]
+    Open,
+    Suppress,
+    Round {
+        base: u32,
+    },
+    Reliability,
+    None,
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Method::Open => Ok(()),
+            Method::Suppress => f.write_str("suppress"),
+            Method::Round { base } => write!(f, "round (base {base})"),
+            Method::Reliability => f.write_str("reliability"),
+            Method::None => f.write_str("none"),
+        }
+    }
+}
+
+impl Serialize for Method {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The rule a quarantined row broke. Structural and schema rules are named as Frictionless
+/// names its errors and constraints; pipeline rules carry the pipeline's own name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    MissingCell,
+    ExtraCell,
+    BlankRow,
+    UnterminatedQuote,
+    Type,
+    Required,
+    Minimum,
+    Maximum,
+    MinLength,
+    MaxLength,
+    Pattern,
+    Enum,
+    Unique,
+    PrimaryKey,
+    /// A `[[check]]` of the pipeline (or a survey design check), by its name.
+    Check(String),
+    /// A value not found in the named code list.
+    Codelist(String),
+}
+
+impl Rule {
+    /// The rule's name as written in the quarantine: `minimum`, `check:<name>`, ...
+    pub fn name(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Rule::MissingCell => "missing-cell",
+            Rule::ExtraCell => "extra-cell",
+            Rule::BlankRow => "blank-row",
+            Rule::UnterminatedQuote => "unterminated-quote",
+            Rule::Type => "type",
+            Rule::Required => "required",
+            Rule::Minimum => "minimum",
+            Rule::Maximum => "maximum",
+            Rule::MinLength => "minLength",
+            Rule::MaxLength => "maxLength",
+            Rule::Pattern => "pattern",
+            Rule::Enum => "enum",
+            Rule::Unique => "unique",
+            Rule::PrimaryKey => "primaryKey",
+            Rule::Check(name) => return write!(f, "check:{name}"),
+            Rule::Codelist(list) => return write!(f, "codelist:{list}"),
+        };
+        f.write_str(name)
+    }
+}
+
+keywords! {
+    /// The character encodings marsad reads, as the pipeline file and `--encoding` name them.
+    #[derive(Default)]
+    pub enum Encoding as "encoding" {
+        /// UTF-8, or Windows-1252 for a file that is not valid UTF-8.
+        #[default]
+        Auto = "auto",
+        Utf8 = "utf-8",
+        Windows1252 = "windows-1252",
+        Iso88591 = "iso-8859-1",
+    }
+}
+
+/// One ASCII byte separating fields (or quoting them): `,`, `;`, `|`, or a tab written `\t`
+/// or `tab`. The pipeline file and the command line read it the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delimiter(pub u8);
+
+impl Delimiter {
+    pub fn parse(raw: &str) -> Result<Delimiter, String> {
+        let value = match raw {
+            "\\t" | "tab" => "\t",
+            other => other,
+        };
+        match value.as_bytes() {
+            [b] if b.is_ascii() => Ok(Delimiter(*b)),
+            _ => Err(format!(
+                "must be one ASCII character such as `,` `;` or `\\t`, not `{raw}`"
+            )),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Delimiter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Delimiter::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for Delimiter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Delimiter::parse(s).map_err(|e| format!("the delimiter {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_written_as_frictionless_names_them() {
+        assert_eq!(Rule::MissingCell.to_string(), "missing-cell");
+        assert_eq!(Rule::PrimaryKey.to_string(), "primaryKey");
+        assert_eq!(Rule::Check("age".into()).to_string(), "check:age");
+        assert_eq!(Rule::Codelist("sex".into()).to_string(), "codelist:sex");
+    }
+
+    #[test]
+    fn delimiters_read_alike_from_file_and_command_line() {
+        assert_eq!(Delimiter::parse("tab"), Ok(Delimiter(b'\t')));
+        assert_eq!(Delimiter::parse("\\t"), Ok(Delimiter(b'\t')));
+        assert_eq!(Delimiter::parse(";"), Ok(Delimiter(b';')));
+        assert!(Delimiter::parse(";;").is_err());
+        assert!(Delimiter::parse("é").is_err());
+    }
+
+    #[test]
+    fn one_letter_three_meanings() {
+        assert_eq!(sex::FEMALE, "F");
+        assert_eq!(ConfStatus::Free.code(), "F");
+        assert_eq!(Reliability::TooUnreliable.code(), "F");
+        assert_eq!(
+            Reliability::from_code("E"),
+            Some(Reliability::UseWithCaution)
+        );
+    }
+}
