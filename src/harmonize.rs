@@ -9,7 +9,7 @@
 use polars::prelude::*;
 
 use crate::books::Unmapped;
-use crate::codelist::{AgeScheme, CodeList};
+use crate::codelist::AgeScheme;
 use crate::error::{EngineContext, Result};
 use crate::quarantine::{Quarantine, FILE, LINE, ROW};
 use crate::spec::{CheckPlan, DeriveKind, DerivePlan, HarmonizePlan, SourcePlan, UnpivotPlan};
@@ -79,8 +79,11 @@ fn derive(df: DataFrame, derives: &[DerivePlan]) -> PolarsResult<DataFrame> {
                 .lazy()
                 .with_column(age_group(col(age.as_str()), *scheme).alias(d.name.as_str()))
                 .collect()?,
-            DeriveKind::Region { country, level } => {
-                let countries = CodeList::builtin("country").expect("country is embedded");
+            DeriveKind::Region {
+                country,
+                level,
+                countries,
+            } => {
                 map_distinct(df, country, &d.name, |code| {
                     Some(level.of(&countries, code))
                 })?
@@ -280,7 +283,7 @@ fn unpivot(df: DataFrame, u: &UnpivotPlan) -> PolarsResult<DataFrame> {
         .filter(|c| !u.columns.iter().any(|x| x == c.as_str()))
         .map(|c| col(c.clone()))
         .collect();
-    let re = regex::Regex::new(&u.pattern).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+    let re = &u.pattern;
     let lf = df.lazy();
     let parts: Vec<LazyFrame> = u
         .columns

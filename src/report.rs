@@ -3,7 +3,23 @@
 use std::fmt::Write;
 
 use crate::books::{FileCheck, Manifest};
-use crate::spec::{DeriveKind, Plan};
+use crate::spec::{CheckPlan, DeriveKind, DerivePlan, Plan};
+
+/// A value inside a Markdown table cell: a `|` would end the cell and a line break the row
+/// (GitHub's tables read `\|` as a pipe, in code spans too).
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// A value as inline code inside a table cell, fenced with two backticks when it holds one.
+fn code(text: &str) -> String {
+    let text = cell(text);
+    if text.contains('`') {
+        format!("`` {text} ``")
+    } else {
+        format!("`{text}`")
+    }
+}
 
 fn pct(share: f64) -> String {
     format!("{:.2}%", share * 100.0)
@@ -125,14 +141,14 @@ pub fn sources_text(m: &Manifest) -> String {
                 let close: Vec<String> = u
                     .suggestions
                     .iter()
-                    .map(|x| format!("`{}` ({}, distance {})", x.spelling, x.code, x.distance))
+                    .map(|x| format!("{} ({}, distance {})", code(&x.spelling), cell(&x.code), x.distance))
                     .collect();
                 let _ = writeln!(
                     s,
-                    "| {} | {} | `{}` | {} | {} | {} |",
-                    u.column,
-                    u.codelist,
-                    u.raw_value,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    cell(&u.column),
+                    cell(&u.codelist),
+                    code(&u.raw_value),
                     u.rows,
                     u.given.as_deref().unwrap_or("rejected"),
                     close.join(", ")
@@ -194,6 +210,25 @@ pub fn file_check_text(c: &FileCheck, max_errors: usize) -> String {
     s
 }
 
+fn derives(s: &mut String, derives: &[DerivePlan]) {
+    for d in derives {
+        let how = match &d.kind {
+            DeriveKind::Expr(_) => "expression".to_string(),
+            DeriveKind::AgeGroup { age, scheme } => {
+                format!("{} age group of `{age}`", scheme.name())
+            }
+            DeriveKind::Region { country, level, .. } => format!("{} of `{country}`", level.name()),
+        };
+        let _ = writeln!(s, "  derive `{}` ({how})", d.name);
+    }
+}
+
+fn checks(s: &mut String, checks: &[CheckPlan]) {
+    for c in checks {
+        let _ = writeln!(s, "  check `{}`: {}", c.name, c.text);
+    }
+}
+
 /// What `marsad check` prints for a pipeline that is fine.
 pub fn plan_text(plan: &Plan) -> String {
     let mut s = String::new();
@@ -215,19 +250,9 @@ pub fn plan_text(plan: &Plan) -> String {
             src.schema.path.display(),
             src.schema.fields.len()
         );
-        for d in src.derives.iter().chain(&src.late_derives) {
-            let how = match &d.kind {
-                DeriveKind::Expr(_) => "expression".to_string(),
-                DeriveKind::AgeGroup { age, scheme } => {
-                    format!("{} age group of `{age}`", scheme.name())
-                }
-                DeriveKind::Region { country, level } => format!("{} of `{country}`", level.name()),
-            };
-            let _ = writeln!(s, "  derive `{}` ({how})", d.name);
-        }
-        for c in src.checks.iter().chain(&src.late_checks) {
-            let _ = writeln!(s, "  check `{}`: {}", c.name, c.text);
-        }
+        // in the order the stages run: a region of a harmonized nationality after its harmonization
+        derives(&mut s, &src.derives);
+        checks(&mut s, &src.checks);
         if let Some(u) = &src.unpivot {
             let _ = writeln!(
                 s,
@@ -244,6 +269,8 @@ pub fn plan_text(plan: &Plan) -> String {
                 h.column, h.into, h.codelist.name
             );
         }
+        derives(&mut s, &src.late_derives);
+        checks(&mut s, &src.late_checks);
         let _ = writeln!(s, "  columns: {}", src.columns.join(", "));
     }
     for t in &plan.tables {
@@ -270,4 +297,18 @@ pub fn plan_text(plan: &Plan) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_values_cannot_break_a_table_row() {
+        assert_eq!(code("A|B"), "`A\\|B`");
+        assert_eq!(code("two\nlines"), "`two lines`");
+        assert_eq!(code("a`b"), "`` a`b ``");
+        assert_eq!(code("Maroc"), "`Maroc`");
+        assert_eq!(cell("x|y"), "x\\|y");
+    }
 }

@@ -108,6 +108,13 @@ impl FromStr for LonelyPsu {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for LonelyPsu {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Why a design cannot be built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SurveyError {

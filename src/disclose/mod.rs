@@ -14,7 +14,7 @@ use polars::prelude::*;
 use crate::books::DisclosureBooks;
 use crate::error::{EngineContext, Error, Result};
 use crate::spec::{Aggregate, Disclosure, TablePlan};
-use crate::tabulate::{largest, number_column, text_column, CONTRIBUTORS, TOTAL};
+use crate::tabulate::{self, largest, number_column, text_column, CONTRIBUTORS, TOTAL};
 use crate::vocab::Method;
 
 pub use cube::{
@@ -183,7 +183,7 @@ fn link(from: (&TablePlan, &Layout), to: (&TablePlan, &Layout)) -> Option<Vec<Op
     let ((a, la), (b, lb)) = (from, to);
     if a.name == b.name
         || a.source != b.source
-        || format!("{:?}", a.filter) != format!("{:?}", b.filter)
+        || a.filter != b.filter
         || !b.dimensions.iter().all(|d| a.dimensions.contains(d))
         || !a
             .dimensions
@@ -309,13 +309,19 @@ pub fn protect(tables: Vec<(&TablePlan, DataFrame)>) -> Result<Vec<Protected>> {
 
     let mut out = Vec::new();
     for (t, (table, df)) in tables.into_iter().enumerate() {
-        out.push(finish_one(
+        let p = finish_one(
             table,
             df,
             layouts[t].as_ref(),
             results[t].as_ref(),
             &needs[t],
-        )?);
+        )?;
+        // Both versions get their share of women and sex ratio from the cells as they stand.
+        out.push(Protected {
+            published: tabulate::finish(p.published, table)?,
+            restricted: tabulate::finish(p.restricted, table)?,
+            books: p.books,
+        });
     }
     // Name the linked tables now that every table is known.
     let names: Vec<String> = out.iter().map(|p| p.books.table.clone()).collect();

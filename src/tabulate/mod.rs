@@ -131,7 +131,7 @@ pub fn cells(frame: &DataFrame, table: &TablePlan) -> Result<DataFrame> {
     let context = || format!("tabulating `{}`", table.name);
     let mut lf = frame.clone().lazy();
     if let Some(filter) = &table.filter {
-        lf = lf.filter(filter.clone());
+        lf = lf.filter(filter.expr.clone());
     }
     // Dimensions are published as codes; a missing value is "unknown", never a silent gap.
     let dims: Vec<Expr> = table

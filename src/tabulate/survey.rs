@@ -85,7 +85,7 @@ pub fn estimate(frame: &DataFrame, table: &TablePlan, design: &Design) -> Result
         Some(f) => frame
             .clone()
             .lazy()
-            .select([f.clone().alias("__in")])
+            .select([f.expr.clone().alias("__in")])
             .collect()
             .at(context)?
             .column("__in")
