@@ -7,4 +7,5 @@ mod common;
 mod disclosure;
 mod exchange;
 mod pipelines;
+mod snapshots_text;
 mod survey;
