@@ -10,13 +10,13 @@ const SCHEMA: &str = r#"{"fields": [
   {"name": "n", "type": "integer", "constraints": {"minimum": 0}}
 ]}"#;
 
-struct Fixture {
+pub(crate) struct Fixture {
     dir: tempfile::TempDir,
 }
 
 impl Fixture {
     /// A small pipeline over `data.csv` with the given dialect lines.
-    fn new(dialect: &str) -> Fixture {
+    pub(crate) fn new(dialect: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("schema.json"), SCHEMA).unwrap();
         let pipeline = format!(
@@ -51,21 +51,21 @@ dir = "out"
         Fixture { dir }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn data(&self, bytes: &[u8]) -> &Self {
+    pub(crate) fn data(&self, bytes: &[u8]) -> &Self {
         std::fs::write(self.path("data.csv"), bytes).unwrap();
         self
     }
 
-    fn pipeline(&self, text: &str) -> &Self {
+    pub(crate) fn pipeline(&self, text: &str) -> &Self {
         std::fs::write(self.path("pipeline.toml"), text).unwrap();
         self
     }
 
-    fn run(&self) -> assert_cmd::assert::Assert {
+    pub(crate) fn run(&self) -> assert_cmd::assert::Assert {
         marsad()
             .args(["-q", "run"])
             .arg(self.path("pipeline.toml"))
@@ -96,7 +96,7 @@ dir = "out"
         parquet(&self.path("out.restricted/tables/t.parquet"))
     }
 
-    fn stderr(&self, code: i32) -> String {
+    pub(crate) fn stderr(&self, code: i32) -> String {
         let out = self.run().code(code).get_output().clone();
         let text = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(!text.contains("panicked"), "{text}");

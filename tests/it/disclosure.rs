@@ -235,7 +235,7 @@ fn no_line_of_a_published_total_has_exactly_one_hidden_cell() {
 
 /// A small pipeline over the sample permit register, written in `dir`, with one table by sex and
 /// nationality protected by `disclosure` (TOML lines for `[table.disclosure]`).
-fn permit_pipeline(dir: &Path, disclosure: &str) -> PathBuf {
+pub(crate) fn permit_pipeline(dir: &Path, disclosure: &str) -> PathBuf {
     let text = format!(
         r#"name = "titres_arrondis"
 max_rejected = 0.05

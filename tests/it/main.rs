@@ -8,4 +8,5 @@ mod disclosure;
 mod exchange;
 mod pipelines;
 mod plan;
+mod snapshots_text;
 mod survey;
