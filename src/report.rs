@@ -141,7 +141,14 @@ pub fn sources_text(m: &Manifest) -> String {
                 let close: Vec<String> = u
                     .suggestions
                     .iter()
-                    .map(|x| format!("{} ({}, distance {})", code(&x.spelling), cell(&x.code), x.distance))
+                    .map(|x| {
+                        format!(
+                            "{} ({}, distance {})",
+                            code(&x.spelling),
+                            cell(&x.code),
+                            x.distance
+                        )
+                    })
                     .collect();
                 let _ = writeln!(
                     s,

@@ -66,6 +66,18 @@ pub struct Field {
     #[serde(default)]
     pub constraints: Constraints,
     pub description: Option<String>,
+    /// `minimum` and `maximum` read as the field's type reads them, once, when the schema is
+    /// loaded: a bad bound is a schema error before any data is read, never in the middle of
+    /// a run.
+    #[serde(skip)]
+    pub bounds: Bounds,
+}
+
+/// A field's typed `minimum` and `maximum`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bounds {
+    pub minimum: Option<Bound>,
+    pub maximum: Option<Bound>,
 }
 
 fn default_type() -> FieldType {
@@ -111,7 +123,7 @@ impl TableSchema {
             file: path.to_path_buf(),
             message,
         };
-        let raw: RawSchema = serde_json::from_str(text).map_err(|e| {
+        let mut raw: RawSchema = serde_json::from_str(text).map_err(|e| {
             fail(format!(
                 "line {}, column {}: not a valid Table Schema: {e}\n  hint: supported field types are string, integer, number, boolean, date, year",
                 e.line(),
@@ -122,17 +134,18 @@ impl TableSchema {
             return Err(fail("the schema has no fields".into()));
         }
         let mut seen = std::collections::HashSet::new();
-        for field in &raw.fields {
+        for field in raw.fields.iter_mut() {
             if field.name.trim().is_empty() {
                 return Err(fail("a field has an empty name".into()));
             }
-            if !seen.insert(field.name.as_str()) {
+            if !seen.insert(field.name.clone()) {
                 return Err(fail(format!(
                     "the field `{}` is declared twice",
                     field.name
                 )));
             }
-            check_field(field).map_err(|m| fail(format!("field `{}`: {m}", field.name)))?;
+            field.bounds =
+                check_field(field).map_err(|m| fail(format!("field `{}`: {m}", field.name)))?;
         }
         let primary_key = match raw.primary_key {
             None => Vec::new(),
@@ -163,17 +176,22 @@ impl TableSchema {
     }
 }
 
-fn check_field(field: &Field) -> std::result::Result<(), String> {
+fn check_field(field: &Field) -> std::result::Result<Bounds, String> {
     let c = &field.constraints;
     if let Some(pattern) = &c.pattern {
         regex_syntax_ok(pattern)
             .map_err(|e| format!("pattern `{pattern}` is not a valid regular expression: {e}"))?;
     }
-    for (name, bound) in [("minimum", &c.minimum), ("maximum", &c.maximum)] {
-        if let Some(bound) = bound {
-            bound_value(field, bound).map_err(|e| format!("{name}: {e}"))?;
-        }
-    }
+    let bound = |name: &str, value: &Option<Value>| match value {
+        Some(v) => bound_value(field, v)
+            .map(Some)
+            .map_err(|e| format!("{name}: {e}")),
+        None => Ok(None),
+    };
+    let bounds = Bounds {
+        minimum: bound("minimum", &c.minimum)?,
+        maximum: bound("maximum", &c.maximum)?,
+    };
     if let Some(decimal) = &field.decimal_char {
         if decimal.chars().count() != 1 {
             return Err(format!(
@@ -181,7 +199,7 @@ fn check_field(field: &Field) -> std::result::Result<(), String> {
             ));
         }
     }
-    Ok(())
+    Ok(bounds)
 }
 
 /// polars uses the same `regex` crate, so a pattern accepted here is accepted at run time.
@@ -232,6 +250,25 @@ mod tests {
 
     fn parse(text: &str) -> Result<TableSchema> {
         TableSchema::parse(Path::new("s.json"), text)
+    }
+
+    #[test]
+    fn bounds_are_typed_when_the_schema_is_loaded() {
+        let s = parse(
+            r#"{"fields": [{"name": "n", "type": "integer", "constraints": {"minimum": "0", "maximum": 9}},
+                           {"name": "d", "type": "date", "constraints": {"minimum": "2000-01-01"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.fields[0].bounds.minimum, Some(Bound::Number(0.0)));
+        assert_eq!(s.fields[0].bounds.maximum, Some(Bound::Number(9.0)));
+        assert_eq!(s.fields[1].bounds.minimum, Some(Bound::Date(10957)));
+        let bad = parse(
+            r#"{"fields": [{"name": "n", "type": "integer", "constraints": {"maximum": "x"}}]}"#,
+        );
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("maximum: `x` is not a number"));
     }
 
     #[test]

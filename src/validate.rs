@@ -11,7 +11,7 @@ use polars::prelude::*;
 
 use crate::error::{EngineContext, Error, Result};
 use crate::quarantine::{Quarantine, FILE, LINE, ROW};
-use crate::schema::{bound_value, Bound, Field, FieldType};
+use crate::schema::{Bound, Field, FieldType};
 use crate::spec::SourcePlan;
 
 /// One rule applied to one column.
@@ -124,7 +124,7 @@ pub fn validate(
                 fails: value.clone().is_not_null().and(t.clone().is_null()),
             });
         }
-        rules.extend(constraint_rules(field, &schema.path, value, t)?);
+        rules.extend(constraint_rules(field, value, t)?);
         if field.constraints.unique {
             let set = keys
                 .iter()
@@ -310,37 +310,24 @@ fn bound_lit(b: &Bound) -> Expr {
     }
 }
 
-fn constraint_rules(
-    field: &Field,
-    schema: &std::path::Path,
-    value: Expr,
-    typed: Expr,
-) -> Result<Vec<Rule>> {
+fn constraint_rules(field: &Field, value: Expr, typed: Expr) -> Result<Vec<Rule>> {
     let c = &field.constraints;
     let name = field.name.clone();
     let mut rules = Vec::new();
-    let bound = |v: &serde_json::Value| {
-        bound_value(field, v).map_err(|message| crate::error::Error::Schema {
-            file: schema.to_path_buf(),
-            message: format!("field `{}`: {message}", field.name),
-        })
-    };
-    if let Some(min) = &c.minimum {
-        let b = bound(min)?;
+    if let (Some(min), Some(b)) = (&c.minimum, &field.bounds.minimum) {
         rules.push(Rule {
             column: name.clone(),
             rule: "minimum",
             message: format!("below the minimum {min}"),
-            fails: typed.clone().lt(bound_lit(&b)),
+            fails: typed.clone().lt(bound_lit(b)),
         });
     }
-    if let Some(max) = &c.maximum {
-        let b = bound(max)?;
+    if let (Some(max), Some(b)) = (&c.maximum, &field.bounds.maximum) {
         rules.push(Rule {
             column: name.clone(),
             rule: "maximum",
             message: format!("above the maximum {max}"),
-            fails: typed.clone().gt(bound_lit(&b)),
+            fails: typed.clone().gt(bound_lit(b)),
         });
     }
     if let Some(min) = c.min_length {

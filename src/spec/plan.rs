@@ -29,7 +29,10 @@ pub struct Dialect {
 #[derive(Debug, Clone)]
 pub enum DeriveKind {
     Expr(Expr),
-    AgeGroup { age: String, scheme: AgeScheme },
+    AgeGroup {
+        age: String,
+        scheme: AgeScheme,
+    },
     Region {
         country: String,
         level: RegionLevel,

@@ -6,6 +6,7 @@ mod codes;
 mod common;
 mod disclosure;
 mod exchange;
+mod layout;
 mod pipelines;
 mod plan;
 mod snapshots_text;

@@ -88,7 +88,10 @@ fn a_code_under_extra_that_is_not_in_the_list_points_at_its_line() {
     );
     let err = run(&path, 2);
     assert!(err.contains("pipeline.toml:12:"), "{err}");
-    assert!(err.contains("`f`, which is not a code of the list `sex`"), "{err}");
+    assert!(
+        err.contains("`f`, which is not a code of the list `sex`"),
+        "{err}"
+    );
     assert!(err.contains("did you mean `F`?"), "{err}");
 }
 
@@ -107,10 +110,7 @@ fn unknown_and_missing_codes_are_checked_too() {
 
 #[test]
 fn a_pipelines_own_sex_list_keeps_unknown_sex_visible() {
-    let (dir, path) = pipeline(
-        "codelist = \"sexes.csv\"",
-        "[[output]]\ndir = \"out\"",
-    );
+    let (dir, path) = pipeline("codelist = \"sexes.csv\"", "[[output]]\ndir = \"out\"");
     std::fs::write(
         dir.path().join("sexes.csv"),
         "code,label,synonyms\nF,Femme,femme|f\nM,Homme,homme|h\n_U,Inconnu,\n",
@@ -162,6 +162,9 @@ fn a_usage_error_names_no_file_and_line() {
         .get_output()
         .clone();
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.starts_with("error: unknown code list `gender`"), "{err}");
+    assert!(
+        err.starts_with("error: unknown code list `gender`"),
+        "{err}"
+    );
     assert!(!err.contains(":0:0"), "{err}");
 }

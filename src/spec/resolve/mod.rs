@@ -40,7 +40,12 @@ impl Resolver<'_> {
         })
     }
 
-    pub(super) fn resolve(&self, spec: PipelineSpec, sha256: String, overrides: &Overrides) -> Result<Plan> {
+    pub(super) fn resolve(
+        &self,
+        spec: PipelineSpec,
+        sha256: String,
+        overrides: &Overrides,
+    ) -> Result<Plan> {
         let max_rejected = match &spec.max_rejected {
             None => DEFAULT_MAX_REJECTED,
             Some(m) if (0.0..=1.0).contains(m.get_ref()) => *m.get_ref(),

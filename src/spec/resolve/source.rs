@@ -11,7 +11,9 @@ use super::Resolver;
 use crate::codelist::{self, CodeList, RegionLevel};
 use crate::error::{Error, Result};
 use crate::schema::TableSchema;
-use crate::spec::raw::{CheckSpec, DeriveSpec, DesignSpec, HarmonizeSpec, PipelineSpec, SourceSpec};
+use crate::spec::raw::{
+    CheckSpec, DeriveSpec, DesignSpec, HarmonizeSpec, PipelineSpec, SourceSpec,
+};
 use crate::spec::raw::{DialectSpec, UnpivotSpec};
 use crate::spec::{
     CheckPlan, DeriveKind, DerivePlan, DesignPlan, Dialect, HarmonizePlan, Overrides, Role,
@@ -66,11 +68,15 @@ impl Resolver<'_> {
                 late_checks.push(c);
             }
         }
-        let unpivots: Vec<&UnpivotSpec> = spec.unpivots.iter().filter(|u| mine(&u.source)).collect();
+        let unpivots: Vec<&UnpivotSpec> =
+            spec.unpivots.iter().filter(|u| mine(&u.source)).collect();
         if let Some(extra) = unpivots.get(1) {
             return self.err(
                 extra.source.span(),
-                format!("source `{}` has more than one [[unpivot]]; merge them", plan.name),
+                format!(
+                    "source `{}` has more than one [[unpivot]]; merge them",
+                    plan.name
+                ),
             );
         }
         if let Some(u) = unpivots.first() {
@@ -153,7 +159,11 @@ impl Resolver<'_> {
         if checked {
             self.codes_in_list(h, &list)?;
         }
-        let list = list.with_extra(h.extra.iter().map(|(k, v)| (k.as_str(), v.get_ref().as_str())));
+        let list = list.with_extra(
+            h.extra
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.get_ref().as_str())),
+        );
         Ok(HarmonizePlan {
             column: h.column.get_ref().clone(),
             into: h.into.get_ref().clone(),
@@ -296,7 +306,9 @@ impl Resolver<'_> {
             self.column_exists(columns, age, &context)?;
             DeriveKind::AgeGroup {
                 age: age.get_ref().clone(),
-                scheme: self.scheme(dv, &context)?.unwrap_or(codelist::AgeScheme::FiveYear),
+                scheme: self
+                    .scheme(dv, &context)?
+                    .unwrap_or(codelist::AgeScheme::FiveYear),
             }
         } else if let Some(country) = &dv.region_of {
             self.column_exists(columns, country, &context)?;
@@ -323,7 +335,10 @@ impl Resolver<'_> {
         if columns.contains(dv.name.get_ref()) {
             return self.err(
                 dv.name.span(),
-                format!("{context}: the column `{}` already exists", dv.name.get_ref()),
+                format!(
+                    "{context}: the column `{}` already exists",
+                    dv.name.get_ref()
+                ),
             );
         }
         columns.push(dv.name.get_ref().clone());
@@ -434,7 +449,9 @@ fn role(list: &CodeList, name: &str) -> Role {
     let codes = || list.codes.iter().map(|c| c.code.as_str());
     let is_sex = !list.codes.is_empty()
         && codes().all(|c| sex_codes.contains_code(c))
-        && [sex::FEMALE, sex::MALE].iter().all(|s| codes().any(|c| c == *s));
+        && [sex::FEMALE, sex::MALE]
+            .iter()
+            .all(|s| codes().any(|c| c == *s));
     if is_sex {
         Role::Sex
     } else if name == "country" {

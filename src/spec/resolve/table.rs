@@ -107,12 +107,7 @@ impl Resolver<'_> {
         })
     }
 
-    fn dimensions(
-        &self,
-        t: &TableSpec,
-        source: &SourcePlan,
-        context: &str,
-    ) -> Result<Vec<String>> {
+    fn dimensions(&self, t: &TableSpec, source: &SourcePlan, context: &str) -> Result<Vec<String>> {
         if t.dimensions.is_empty() {
             return self.err(
                 t.name.span(),
