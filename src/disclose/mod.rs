@@ -6,6 +6,7 @@
 //! share cells, and every suppression pattern passes the audit or the run stops.
 
 mod cube;
+mod reliability;
 
 use std::collections::HashMap;
 
@@ -345,97 +346,6 @@ fn status_codes(status: &[&str], name: &str) -> Column {
     b.finish().into_series().into_column()
 }
 
-/// A survey table as published: estimates flagged `F` are suppressed with their precision, and
-/// so is every share that uses one of them; flagged cells carry `OBS_STATUS = U`.
-fn reliable(
-    table: &TablePlan,
-    df: &DataFrame,
-    books: &mut DisclosureBooks,
-) -> PolarsResult<DataFrame> {
-    use crate::tabulate::survey::{estimate_columns, RELIABILITY, SHARE};
-    use crate::tabulate::PCT_FEMALE;
-    let flags = strings(df, RELIABILITY)?;
-    let keys: Vec<Vec<String>> = table
-        .dimensions
-        .iter()
-        .map(|d| strings(df, d))
-        .collect::<PolarsResult<_>>()?;
-    let key = |r: usize, replace: Option<(usize, &str)>| -> String {
-        keys.iter()
-            .enumerate()
-            .map(|(d, k)| match replace {
-                Some((rd, code)) if rd == d => code,
-                _ => k[r].as_str(),
-            })
-            .collect::<Vec<_>>()
-            .join("\u{1f}")
-    };
-    let flag_of: HashMap<String, &str> = (0..df.height())
-        .map(|r| (key(r, None), flags[r].as_str()))
-        .collect();
-    let suppressed = |k: String| flag_of.get(&k).is_none_or(|f| *f == "F");
-    let sex = table
-        .sex
-        .as_ref()
-        .and_then(|s| table.dimensions.iter().position(|d| d == s));
-    let share_dim = table
-        .share_of
-        .as_ref()
-        .and_then(|s| table.dimensions.iter().position(|d| d == s));
-    let mut hide_estimate = Vec::with_capacity(df.height());
-    let mut hide_pct = Vec::with_capacity(df.height());
-    let mut hide_share = Vec::with_capacity(df.height());
-    let mut obs = Vec::with_capacity(df.height());
-    for (r, flag) in flags.iter().enumerate() {
-        let f = flag == "F";
-        hide_estimate.push(f);
-        hide_pct.push(sex.is_some_and(|s| {
-            suppressed(key(r, Some((s, "F")))) || suppressed(key(r, Some((s, "M"))))
-        }));
-        hide_share.push(f || share_dim.is_some_and(|d| suppressed(key(r, Some((d, TOTAL))))));
-        obs.push(if flag == "A" { "A" } else { "U" });
-        match flag.as_str() {
-            "F" => books.primary += 1,
-            "E" => books.flagged += 1,
-            _ => {}
-        }
-    }
-    let mut lf = df.clone().lazy().with_columns([
-        lit(Series::new("__e".into(), hide_estimate)).alias("__e"),
-        lit(Series::new("__p".into(), hide_pct)).alias("__p"),
-        lit(Series::new("__s".into(), hide_share)).alias("__s"),
-    ]);
-    let names: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    let present = |c: &String| names.contains(c);
-    let mut exprs = blank_where("__e", estimate_columns(table));
-    exprs.extend(blank_where(
-        "__p",
-        [
-            PCT_FEMALE.to_string(),
-            format!("{PCT_FEMALE}_se"),
-            crate::tabulate::SEX_RATIO.to_string(),
-        ]
-        .into_iter()
-        .filter(present),
-    ));
-    exprs.extend(blank_where(
-        "__s",
-        [SHARE.to_string(), format!("{SHARE}_se")]
-            .into_iter()
-            .filter(present),
-    ));
-    lf = lf.with_columns(exprs).drop(cols(["__e", "__p", "__s"]));
-    let mut p = lf.collect()?;
-    let height = p.height();
-    p.with_column(status_codes(&obs, OBS_STATUS))?;
-    p.with_column(status_codes(&vec!["F"; height], CONF_STATUS))?;
-    Ok(p)
-}
-
 fn finish_one(
     table: &TablePlan,
     df: DataFrame,
@@ -457,6 +367,11 @@ fn finish_one(
         reason: None,
     };
     let height = df.height();
+    // A survey table's estimates are graded here, so both versions carry the grade.
+    let df = match &table.disclosure {
+        Disclosure::Reliability { .. } => reliability::graded(df, table).at(context)?,
+        _ => df,
+    };
     let mut restricted = df.clone();
     let published = match (&table.disclosure, layout, result) {
         (Disclosure::Suppress { .. }, Some(l), Some(s)) => {
@@ -558,7 +473,7 @@ fn finish_one(
         }
         (Disclosure::Reliability { .. }, _, _) => {
             books.method = Method::Reliability;
-            reliable(table, &df, &mut books).at(context)?
+            reliability::reliable(table, &df, &mut books).at(context)?
         }
         (Disclosure::None { reason }, _, _) => {
             books.method = Method::None;

@@ -11,13 +11,11 @@ use polars::prelude::*;
 
 use super::{number_column, text_column, PCT_FEMALE, SEX_CODES, SEX_RATIO, TOTAL};
 use crate::error::{EngineContext, Error, Result};
-use crate::spec::{DesignPlan, Disclosure, TablePlan};
+use crate::spec::{DesignPlan, TablePlan};
 use crate::survey::{Design, Estimate};
 
 /// Unweighted number of respondents in a cell.
 pub const RESPONDENTS: &str = "respondents";
-/// Statistics Canada's quality letter: `A` publish, `E` use with caution, `F` too unreliable.
-pub const RELIABILITY: &str = "reliability";
 /// The cell's share (%) of its `share_of` total, and its standard error.
 pub const SHARE: &str = "share_pct";
 /// Suffixes of the precision columns of the estimate.
@@ -55,26 +53,6 @@ pub fn design_of(frame: &DataFrame, plan: &DesignPlan, source: &str) -> Result<D
         source_name: source.to_string(),
         message: e.to_string(),
     })
-}
-
-/// The quality letter of an estimate under the table's reliability rule.
-fn reliability(e: &Estimate, rule: &Disclosure) -> &'static str {
-    let Disclosure::Reliability {
-        cv_publish,
-        cv_suppress,
-        min_respondents,
-    } = rule
-    else {
-        return "A";
-    };
-    let cv = e.cv().map(|c| c * 100.0);
-    if e.respondents < *min_respondents || cv.is_none_or(|c| c > *cv_suppress) {
-        "F"
-    } else if cv.is_some_and(|c| c > *cv_publish) {
-        "E"
-    } else {
-        "A"
-    }
 }
 
 /// Estimates for every cell of the table's full cross-classification, totals included.
@@ -167,7 +145,6 @@ pub fn estimate(frame: &DataFrame, table: &TablePlan, design: &Design) -> Result
     let (mut est, mut se, mut cv, mut lo, mut hi) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut respondents = Vec::new();
-    let mut flag = Vec::new();
     let (mut pct, mut pct_se, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
     let (mut share, mut share_se) = (Vec::new(), Vec::new());
     for (i, e) in estimates.iter().enumerate() {
@@ -182,7 +159,6 @@ pub fn estimate(frame: &DataFrame, table: &TablePlan, design: &Design) -> Result
         lo.push(l);
         hi.push(h);
         respondents.push(e.respondents as i64);
-        flag.push(reliability(e, &table.disclosure));
         // Share of women among those whose sex is stated, on the all-sexes rows.
         let (mut p, mut ps, mut sr) = (None, None, None);
         if let Some(s) = sex.filter(|s| codes[*s][c[*s]] == TOTAL) {
@@ -233,7 +209,6 @@ pub fn estimate(frame: &DataFrame, table: &TablePlan, design: &Design) -> Result
     columns.push(Column::new(format!("{m}{}", PRECISION[2]).into(), lo));
     columns.push(Column::new(format!("{m}{}", PRECISION[3]).into(), hi));
     columns.push(Column::new(RESPONDENTS.into(), respondents));
-    columns.push(Column::new(RELIABILITY.into(), flag));
     if sex.is_some() {
         columns.push(Column::new(PCT_FEMALE.into(), pct));
         columns.push(Column::new(format!("{PCT_FEMALE}_se").into(), pct_se));
