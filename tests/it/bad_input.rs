@@ -455,12 +455,12 @@ source = "d"
 column = "code"
 codelist = "sex"
 into = "sex"
-extra = { x = "X" }
+extra = { x = "_O" }
 
 [[check]]
 source = "d"
 name = "no_fives"
-expr = "n <> 5 OR sex <> 'X'"
+expr = "n <> 5 OR sex <> '_O'"
 
 [[table]]
 name = "t"
@@ -484,7 +484,7 @@ dir = "out"
     assert_eq!(m["sources"][0]["rows_rejected"], 1);
     assert_eq!(m["sources"][0]["conserved"], true);
     let t = parquet(&dir.path().join("out.restricted/tables/t.parquet"));
-    // only r1 is counted: F 1, M 2, X 0
+    // only r1 is counted: F 1, M 2, _O (other) 0
     assert_eq!(cell(&t, &[("sex", "F")], "n"), 1.0);
     assert_eq!(cell(&t, &[("sex", "M")], "n"), 2.0);
     assert_eq!(cell(&t, &[("sex", "_T")], "n"), 3.0);
