@@ -94,7 +94,24 @@ pub struct SourceBooks {
     /// `rows_in == rows_valid + rows_rejected`, checked on every run.
     pub conserved: bool,
     pub failures: Vec<Failure>,
+    /// Distinct raw values found in no code list, and the rows that had them.
+    pub unmapped_values: u64,
+    pub unmapped_rows: u64,
+    /// The values themselves: raw input, so only in the restricted books.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unmapped: Vec<Unmapped>,
+}
+
+impl Manifest {
+    /// The books as the publishable folder shows them: no raw value from an input file, only
+    /// how many values were unmapped (the restricted books list them).
+    pub fn public(&self) -> Manifest {
+        let mut m = self.clone();
+        for s in &mut m.sources {
+            s.unmapped.clear();
+        }
+        m
+    }
 }
 
 impl SourceBooks {

@@ -15,6 +15,8 @@ pub mod exit {
     pub const REJECTED: i32 = 4;
     /// Anything else: writing outputs failed, or an internal check did not hold.
     pub const OTHER: i32 = 1;
+    /// Another run is writing the same output and `--no-wait` was given: try again later.
+    pub const BUSY: i32 = 5;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,18 @@ pub enum Error {
 
     #[error("{file}: {message}")]
     Schema { file: PathBuf, message: String },
+
+    /// An output would go where marsad did not write: it never deletes or overwrites such files.
+    #[error("{dir} is not a folder marsad made (it holds {files}); nothing was read or written\n  hint: give the output a new or empty folder; marsad deletes only inside folders it marked as its own")]
+    NotOurs { dir: PathBuf, files: String },
+
+    /// An output would hold or be one of the files the run reads.
+    #[error("the output {output} would hold {input}, which the run reads; nothing was read or written\n  hint: write the output to a folder of its own, such as out/<pipeline>")]
+    OutputHoldsInput { output: PathBuf, input: PathBuf },
+
+    /// `--no-wait` and another run holds the output.
+    #[error("another marsad run is writing {output}; run again when it is done, or without --no-wait to wait for it")]
+    Busy { output: PathBuf },
 
     /// The command line asks for something that cannot be done (its parser caught the rest).
     #[error("{message}")]
@@ -109,7 +123,12 @@ impl Error {
     /// The exit code a scheduler sees for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config { .. } | Error::Schema { .. } | Error::Usage { .. } => exit::CONFIG,
+            Error::Config { .. }
+            | Error::Schema { .. }
+            | Error::Usage { .. }
+            | Error::NotOurs { .. }
+            | Error::OutputHoldsInput { .. } => exit::CONFIG,
+            Error::Busy { .. } => exit::BUSY,
             Error::Read { .. }
             | Error::Input { .. }
             | Error::Header { .. }

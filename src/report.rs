@@ -128,6 +128,13 @@ pub fn sources_text(m: &Manifest) -> String {
             }
             s.push('\n');
         }
+        if b.unmapped.is_empty() && b.unmapped_values > 0 {
+            let _ = writeln!(
+                s,
+                "{} values were not found in a code list ({} rows); the restricted report lists them.\n",
+                b.unmapped_values, b.unmapped_rows
+            );
+        }
         if !b.unmapped.is_empty() {
             let _ = writeln!(
                 s,

@@ -182,6 +182,9 @@ pub enum Status {
     Validated,
     /// More rows were rejected than `max_rejected` allows: nothing was published.
     Rejected,
+    /// `marsad run` found every output's current release made from the same inputs.
+    #[serde(rename = "up to date")]
+    UpToDate,
 }
 
 impl fmt::Display for Status {
@@ -191,6 +194,7 @@ impl fmt::Display for Status {
             Status::Published => "published",
             Status::Validated => "validated",
             Status::Rejected => "rejected",
+            Status::UpToDate => "up to date",
         })
     }
 }

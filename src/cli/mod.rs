@@ -4,6 +4,7 @@
 mod check;
 mod codes;
 mod inspect;
+mod releases;
 mod run;
 mod validate;
 
@@ -50,6 +51,7 @@ enum Command {
     Check(check::Args),
     Codes(codes::Args),
     Inspect(inspect::Args),
+    Releases(releases::Args),
 }
 
 /// What every command may use besides its own arguments.
@@ -57,6 +59,15 @@ pub struct Context {
     pub quiet: bool,
     /// A progress bar on stderr when it is a terminal and `-q` was not given.
     pub progress: Box<dyn Progress>,
+}
+
+/// `--no-wait` as the library's choice.
+pub fn wait(no_wait: bool) -> marsad::publish::store::Wait {
+    if no_wait {
+        marsad::publish::store::Wait::NoWait
+    } else {
+        marsad::publish::store::Wait::Wait
+    }
 }
 
 /// `--input NAME=PATH`: this month's file for a source.
@@ -99,6 +110,7 @@ pub fn main() -> marsad::Result<()> {
         Command::Check(args) => check::run(args),
         Command::Codes(args) => codes::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Releases(args) => releases::run(args),
     }
 }
 

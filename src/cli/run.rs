@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use marsad::spec::{self, Overrides};
+use marsad::vocab::Status;
 use marsad::{report, run};
 
 use super::{parse_input, Context};
@@ -18,6 +19,13 @@ pub struct Args {
     /// Write the outputs here instead of the pipeline's [[output]] dir.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// If another run is writing the same output, exit at once with code 5 instead of waiting.
+    #[arg(long)]
+    no_wait: bool,
+    /// Publish a new release even when the current one was made from the same pipeline,
+    /// schemas, code lists, inputs and marsad version.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: Args, cx: &Context) -> marsad::Result<()> {
@@ -28,8 +36,14 @@ pub fn run(args: Args, cx: &Context) -> marsad::Result<()> {
     let plan = spec::load(&args.pipeline, &overrides)?;
     let opts = run::RunOptions {
         progress: cx.progress.as_ref(),
+        wait: super::wait(args.no_wait),
+        force: args.force,
     };
     let manifest = run::run(&plan, opts)?;
+    if manifest.status == Status::UpToDate {
+        println!("up to date: every output's current release has run id {}; nothing new published (--force rebuilds)", manifest.run_id);
+        return Ok(());
+    }
     if !cx.quiet {
         print!("{}", report::sources_text(&manifest));
         for o in &manifest.outputs {

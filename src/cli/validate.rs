@@ -41,6 +41,9 @@ pub struct Args {
     /// With --schema: the report as text or JSON.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// If another run is writing the same folder, exit at once with code 5 instead of waiting.
+    #[arg(long)]
+    no_wait: bool,
 }
 
 pub fn run(args: Args, cx: &Context) -> marsad::Result<()> {
@@ -61,6 +64,8 @@ fn validate_pipeline(args: Args, cx: &Context) -> marsad::Result<()> {
         .unwrap_or_else(|| marsad::publish::sibling(&plan.outputs[0].dir, "validation"));
     let opts = run::RunOptions {
         progress: cx.progress.as_ref(),
+        wait: super::wait(args.no_wait),
+        force: false,
     };
     let manifest = run::validate_only(&plan, &dir, opts)?;
     print!("{}", report::sources_text(&manifest));

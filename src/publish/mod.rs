@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -17,6 +17,9 @@ pub use crate::frame::{csv_rows, neutralize};
 
 pub mod datapackage;
 pub mod sdmx;
+pub mod store;
+
+pub use store::sibling;
 
 /// Provenance written into every Parquet file's key-value metadata.
 #[derive(Debug, Clone, Serialize)]
@@ -143,71 +146,6 @@ pub fn write_text(root: &Path, path: &Path, text: &str) -> Result<Written> {
     let mut file = File::create(path).map_err(write_error(path))?;
     file.write_all(text.as_bytes()).map_err(write_error(path))?;
     describe(root, path, text.lines().count() as u64)
-}
-
-/// `out/x` -> `out/x.<suffix>`: where a rejected run or a validation goes beside a dataset.
-pub fn sibling(target: &Path, suffix: &str) -> PathBuf {
-    let mut name = target
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".");
-    name.push(suffix);
-    target.with_file_name(name)
-}
-
-/// A dataset folder being written next to where it will live.
-pub struct Staging {
-    pub dir: PathBuf,
-    target: PathBuf,
-}
-
-impl Staging {
-    pub fn new(target: &Path, run_id: &str) -> Result<Staging> {
-        let parent = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(write_error(parent))?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "out".into());
-        let dir = parent.join(format!(".{name}.tmp-{run_id}"));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(write_error(&dir))?;
-        }
-        std::fs::create_dir_all(&dir).map_err(write_error(&dir))?;
-        Ok(Staging {
-            dir,
-            target: target.to_path_buf(),
-        })
-    }
-
-    /// Swap the staged folder in for `dest` (the target, or a sibling for rejected runs).
-    pub fn commit_to(self, dest: &Path) -> Result<PathBuf> {
-        let old = self.dir.with_extension("old");
-        if dest.exists() {
-            if old.exists() {
-                std::fs::remove_dir_all(&old).map_err(write_error(&old))?;
-            }
-            std::fs::rename(dest, &old).map_err(write_error(dest))?;
-        }
-        std::fs::rename(&self.dir, dest).map_err(write_error(dest))?;
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(write_error(&old))?;
-        }
-        Ok(dest.to_path_buf())
-    }
-
-    pub fn commit(self) -> Result<PathBuf> {
-        let target = self.target.clone();
-        self.commit_to(&target)
-    }
-
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
 }
 
 /// What `marsad inspect` shows of a Parquet file.

@@ -20,7 +20,8 @@ use crate::books::{FileInfo, Manifest, PipelineRef, SourceBooks, TableBooks};
 use crate::disclose;
 use crate::error::{Error, Result};
 use crate::ingest;
-use crate::publish::{Provenance, Staging};
+use crate::publish::store::{self, Store, Wait};
+use crate::publish::{self, Provenance};
 use crate::quarantine;
 use crate::spec::{Plan, TablePlan};
 use crate::tabulate;
@@ -53,22 +54,42 @@ impl Progress for Quiet {
 #[derive(Clone, Copy)]
 pub struct RunOptions<'a> {
     pub progress: &'a dyn Progress,
+    /// Wait for another run on the same output, or give up at once (`--no-wait`).
+    pub wait: Wait,
+    /// Publish a new release even when the current one has the same run id (`--force`).
+    pub force: bool,
 }
 
 impl Default for RunOptions<'_> {
     fn default() -> Self {
-        RunOptions { progress: &Quiet }
+        RunOptions {
+            progress: &Quiet,
+            wait: Wait::Wait,
+            force: false,
+        }
     }
 }
 
 /// A run id that depends only on what went in, so that rerunning on the same inputs writes the
 /// same bytes (reproducible outputs, idempotent schedules).
+/// Everything that makes the outputs what they are goes into it: the marsad version, the
+/// pipeline file, its schemas and code list files, and the input files.
 fn run_id(plan: &Plan, scanned: &[Vec<FileInfo>]) -> String {
     let mut text = format!("{}\n{}\n", crate::VERSION, plan.sha256);
     for (s, files) in plan.sources.iter().zip(scanned) {
         for f in files {
             text.push_str(&format!("{}:{}\n", s.name, f.sha256));
         }
+    }
+    let config = plan
+        .sources
+        .iter()
+        .map(|s| &s.schema.path)
+        .chain(&plan.code_list_files);
+    for path in config {
+        // a file that cannot be read now was read when the plan was made: it still counts
+        let sha = std::fs::read(path).map_or_else(|_| String::new(), |b| crate::sha256_hex(&b));
+        text.push_str(&format!("{}:{sha}\n", path.display()));
     }
     crate::sha256_hex(text.as_bytes())[..16].to_string()
 }
@@ -153,16 +174,6 @@ pub struct Session {
     quarantine: quarantine::Closed,
     prov: Provenance,
     manifest: Manifest,
-}
-
-/// Where a run keeps its scratch files (repeated keys, the quarantine as it is found): beside
-/// the output, on the same disk, removed when the run ends.
-fn scratch_for(target: &Path) -> PathBuf {
-    target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf()
 }
 
 fn read_sources(plan: &Plan, opts: RunOptions, command: &str, scratch: &Path) -> Result<Session> {
@@ -283,14 +294,69 @@ fn protect_all(
     Ok(tables)
 }
 
-/// `marsad run`: every stage, then publish each output atomically.
+/// Claim and lock the store of every output before any data is read, so that a folder marsad
+/// did not make is refused at once and a second run waits for the first.
+fn open_stores(plan: &Plan, targets: &[PathBuf], wait: Wait) -> Result<Vec<Store>> {
+    for target in targets {
+        refuse_inputs_inside(plan, target)?;
+        for suffix in ["", "restricted", "rejected", "validation"] {
+            let link = if suffix.is_empty() {
+                target.clone()
+            } else {
+                publish::sibling(target, suffix)
+            };
+            store::check_link_path(&link)?;
+        }
+    }
+    // in path order, so that two pipelines sharing outputs cannot wait for each other
+    let mut order: Vec<usize> = (0..targets.len()).collect();
+    order.sort_by(|a, b| targets[*a].cmp(&targets[*b]));
+    let mut opened: Vec<Option<Store>> = targets.iter().map(|_| None).collect();
+    for i in order {
+        opened[i] = Some(Store::open(&targets[i], &plan.name, wait)?);
+    }
+    Ok(opened.into_iter().flatten().collect())
+}
+
+/// An output folder must not be, or hold, a file the run reads: the inputs, the pipeline file,
+/// its schemas.
+fn refuse_inputs_inside(plan: &Plan, target: &Path) -> Result<()> {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let places = [canon(target), canon(&publish::sibling(target, "releases"))];
+    let read = plan
+        .sources
+        .iter()
+        .flat_map(|s| s.files.iter().chain(std::iter::once(&s.schema.path)))
+        .chain(std::iter::once(&plan.path));
+    for input in read {
+        let input = canon(input);
+        if let Some(place) = places.iter().find(|p| input.starts_with(p)) {
+            return Err(Error::OutputHoldsInput {
+                output: place.clone(),
+                input,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The run id of the release an output path shows now, if any.
+fn current_run_id(target: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(target.join("manifest.json")).ok()?;
+    let m: serde_json::Value = serde_json::from_str(&text).ok()?;
+    m.get("run_id")?.as_str().map(String::from)
+}
+
+/// `marsad run`: every stage, then publish each output as a new release, switched in
+/// atomically.
 pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
-    let scratch = plan
-        .outputs
-        .first()
-        .map(|o| scratch_for(&o.dir))
-        .unwrap_or_else(|| PathBuf::from("."));
-    let mut session = read_sources(plan, opts, "run", &scratch)?;
+    let targets: Vec<PathBuf> = plan.outputs.iter().map(|o| o.dir.clone()).collect();
+    let stores = open_stores(plan, &targets, opts.wait)?;
+    let scratch = match stores.first() {
+        Some(s) => s.staging()?,
+        None => tempfile::tempdir().map_err(crate::error::write_error(Path::new(".")))?,
+    };
+    let mut session = read_sources(plan, opts, "run", scratch.path())?;
     let computed = tabulate_all(plan, &mut session)?;
     let mut tables = protect_all(plan, &mut session, computed)?;
     let over = first_over_limit(plan, &session.manifest.sources).cloned();
@@ -302,7 +368,14 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
     let publish_start = Instant::now();
     let mut committed = Vec::new();
     let mut manifest = session.manifest.clone();
-    for output in &plan.outputs {
+    let mut fresh = 0;
+    for (output, store) in plan.outputs.iter().zip(&stores) {
+        let same = current_run_id(&output.dir).as_deref() == Some(manifest.run_id.as_str());
+        if same && !opts.force && over.is_none() {
+            info!(output = %output.name, dir = %output.dir.display(), "up to date: the current release has the same run id");
+            continue;
+        }
+        fresh += 1;
         let mut m = manifest.clone();
         m.outputs.clear();
         m.timings_ms = session.timings.0.clone();
@@ -310,8 +383,17 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
             .insert("publish".into(), publish_start.elapsed().as_millis() as u64);
         m.timings_ms
             .insert("total".into(), session.clock.elapsed().as_millis() as u64);
+        let rejected = over.is_some();
         let (dir, m) =
-            output::publish_output(plan, output, &session, &mut tables, over.is_some(), &m)?;
+            output::publish_output(plan, output, store, &session, &mut tables, rejected, &m)?;
+        if !rejected {
+            let links = [
+                output.dir.clone(),
+                publish::sibling(&output.dir, "restricted"),
+            ];
+            store.prune("releases", output.keep_releases, &links)?;
+            store.prune("rejected", 1, &[])?;
+        }
         committed.push(dir);
         manifest.outputs.extend(m.outputs);
         manifest.timings_ms = m.timings_ms;
@@ -319,30 +401,37 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
     if let Some(b) = over {
         let q = committed
             .first()
-            .map(|d| d.join("quarantine"))
+            .map(|d| d.join("rejected").join("quarantine"))
             .unwrap_or_default();
         return Err(too_many(plan, &b, q));
+    }
+    if fresh == 0 {
+        manifest.status = Status::UpToDate;
     }
     Ok(manifest)
 }
 
 /// `marsad validate`: ingest, validate and harmonize; write the quarantine and the report.
 pub fn validate_only(plan: &Plan, dir: &Path, opts: RunOptions) -> Result<Manifest> {
+    let stores = open_stores(plan, &[dir.to_path_buf()], opts.wait)?;
+    let store = &stores[0];
+    let scratch = store.staging()?;
     let Session {
         clock,
         timings,
         quarantine,
         mut manifest,
         ..
-    } = read_sources(plan, opts, "validate", &scratch_for(dir))?;
+    } = read_sources(plan, opts, "validate", scratch.path())?;
     let over = first_over_limit(plan, &manifest.sources).cloned();
     manifest.status = if over.is_some() {
         Status::Rejected
     } else {
         Status::Validated
     };
-    let staging = Staging::new(dir, &manifest.run_id)?;
-    let files = output::write_quarantine(&staging.dir, &quarantine)?;
+    let staging = store.staging()?;
+    let folder = staging.path().join("validation");
+    let files = output::write_quarantine(&folder, &quarantine)?;
     manifest.timings_ms = timings.0;
     manifest
         .timings_ms
@@ -352,10 +441,13 @@ pub fn validate_only(plan: &Plan, dir: &Path, opts: RunOptions) -> Result<Manife
         dir: dir.display().to_string(),
         files,
     }];
-    output::write_books(&staging.dir, &manifest)?;
-    let committed = staging.commit()?;
+    output::write_books(&folder, &manifest)?;
+    let id = format!("{}-{}", crate::publish::store::unique(), manifest.run_id);
+    let links = [(dir.to_path_buf(), "validation")];
+    store.release(staging.path(), "validation", &id, &links)?;
+    store.prune("validation", 1, &[dir.to_path_buf()])?;
     if let Some(b) = over {
-        return Err(too_many(plan, &b, committed.join("quarantine")));
+        return Err(too_many(plan, &b, dir.join("quarantine")));
     }
     Ok(manifest)
 }

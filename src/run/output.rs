@@ -2,7 +2,7 @@
 //! the quarantine), the data packages, the manifest and the report, each staged and moved into
 //! place.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use tracing::info;
@@ -11,7 +11,8 @@ use super::Session;
 use crate::books::{Manifest, OutputBooks, Written};
 use crate::error::{write_error, Error, Result};
 use crate::publish::sdmx::{self, CsvVersion};
-use crate::publish::{self, datapackage, Provenance, Staging};
+use crate::publish::store::Store;
+use crate::publish::{self, datapackage, Provenance};
 use crate::quarantine;
 use crate::spec::{Format, OutputPlan, Plan, TablePlan};
 
@@ -189,52 +190,37 @@ pub struct Tables {
     pub restricted: Vec<(String, DataFrame)>,
 }
 
-/// Publish one output: its folder (or, when too many rows were rejected, the `.rejected`
-/// sibling with only the quarantine) and its restricted sibling. Returns the folder written
-/// and the output's books.
+/// Publish one output as a new release of its store: the public half (or, when too many rows
+/// were rejected, only the quarantine, linked as `.rejected`) and the restricted half, each
+/// written whole in staging and linked into place at the end. Returns the release folder and
+/// the output's books.
 pub fn publish_output(
     plan: &Plan,
     output: &OutputPlan,
+    store: &Store,
     session: &Session,
     tables: &mut Tables,
     rejected: bool,
     manifest: &Manifest,
-) -> Result<(std::path::PathBuf, Manifest)> {
-    let run_id = &manifest.run_id;
-    let staging = Staging::new(&output.dir, run_id)?;
-    let mut files = Files::default();
-    // A rejected run publishes no tables: only what the data provider needs to fix the file.
-    if rejected {
-        let q = write_quarantine(&staging.dir, &session.quarantine)?;
+) -> Result<(PathBuf, Manifest)> {
+    let staging = store.staging()?;
+    let public = staging
+        .path()
+        .join(if rejected { "rejected" } else { "public" });
+    std::fs::create_dir_all(&public).map_err(write_error(&public))?;
+    let mut files = if rejected {
+        // A rejected run publishes no tables: only what the data provider needs to fix the file.
+        let mut files = Files::default();
+        let q = write_quarantine(&public, &session.quarantine)?;
         files.resources.push(quarantine_resource(&q[0]));
         files.written.extend(q);
+        files
     } else {
-        files = write_tables(
-            plan,
-            output,
-            &staging.dir,
-            &mut tables.published,
-            &session.prov,
-        )?;
-    }
-    // Microdata-level outputs (rejected rows with their raw values, tables as computed) never
-    // go into the publishable folder.
-    let restricted_dir = publish::sibling(staging.target(), "restricted");
-    let closed = if rejected {
-        None
-    } else {
-        Some(stage_restricted(
-            plan,
-            output,
-            session,
-            tables,
-            &restricted_dir,
-            run_id,
-        )?)
+        write_tables(plan, output, &public, &mut tables.published, &session.prov)?
     };
     files.written.push(publish::write_text(
-        &staging.dir,
-        &staging.dir.join("datapackage.json"),
+        &public,
+        &public.join("datapackage.json"),
         &datapackage::package(plan, files.resources),
     )?);
     let mut m = manifest.clone();
@@ -243,38 +229,55 @@ pub fn publish_output(
         dir: output.dir.display().to_string(),
         files: files.written,
     }];
-    if let Some((closed_staging, written)) = closed {
-        let mut cm = m.clone();
-        cm.outputs = vec![OutputBooks {
-            name: format!("{} (restricted)", output.name),
-            dir: restricted_dir.display().to_string(),
-            files: written,
-        }];
-        write_books(&closed_staging.dir, &cm)?;
-        let dir = closed_staging.commit()?;
-        info!(output = %output.name, dir = %dir.display(), "restricted outputs written");
+    let id = release_id(manifest);
+    if rejected {
+        // the quarantine holds raw values: this folder is for the data provider, not the public
+        write_books(&public, &m)?;
+        let link = publish::sibling(&output.dir, "rejected");
+        let home = store.release(staging.path(), "rejected", &id, &[(link, "rejected")])?;
+        return Ok((home, m));
     }
-    write_books(&staging.dir, &m)?;
-    let dest = if rejected {
-        publish::sibling(staging.target(), "rejected")
-    } else {
-        staging.target().to_path_buf()
-    };
-    let dir = staging.commit_to(&dest)?;
-    info!(output = %output.name, dir = %dir.display(), "written");
-    Ok((dir, m))
+    // Microdata-level outputs (rejected rows with their raw values, tables as computed) never
+    // go into the publishable half.
+    let restricted_link = publish::sibling(&output.dir, "restricted");
+    let restricted = staging.path().join("restricted");
+    let written = stage_restricted(plan, output, session, tables, &restricted)?;
+    let mut cm = m.clone();
+    cm.outputs = vec![OutputBooks {
+        name: format!("{} (restricted)", output.name),
+        dir: restricted_link.display().to_string(),
+        files: written,
+    }];
+    write_books(&restricted, &cm)?;
+    write_books(&public, &m.public())?;
+    let links = [
+        (output.dir.clone(), "public"),
+        (restricted_link, "restricted"),
+    ];
+    let home = store.release(staging.path(), "releases", &id, &links)?;
+    info!(output = %output.name, dir = %output.dir.display(), release = %home.display(), "published");
+    Ok((home, m))
 }
 
-/// Stage the restricted sibling of an output: the tables as computed and the quarantine.
+/// Releases sort by date, then run id: `20261129T164500Z-0123456789abcdef`.
+fn release_id(manifest: &Manifest) -> String {
+    let date: String = manifest
+        .started_at
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    format!("{date}-{}", manifest.run_id)
+}
+
+/// Stage the restricted half of an output: the tables as computed and the quarantine.
 fn stage_restricted(
     plan: &Plan,
     output: &OutputPlan,
     session: &Session,
     tables: &mut Tables,
     dir: &Path,
-    run_id: &str,
-) -> Result<(Staging, Vec<Written>)> {
-    let staging = Staging::new(dir, run_id)?;
+) -> Result<Vec<Written>> {
+    std::fs::create_dir_all(dir).map_err(write_error(dir))?;
     let restricted_output = OutputPlan {
         formats: vec![Format::Parquet],
         ..output.clone()
@@ -282,19 +285,19 @@ fn stage_restricted(
     let mut files = write_tables(
         plan,
         &restricted_output,
-        &staging.dir,
+        dir,
         &mut tables.restricted,
         &session.prov,
     )?;
     if output.quarantine {
-        let q = write_quarantine(&staging.dir, &session.quarantine)?;
+        let q = write_quarantine(dir, &session.quarantine)?;
         files.resources.push(quarantine_resource(&q[0]));
         files.written.extend(q);
     }
     files.written.push(publish::write_text(
-        &staging.dir,
-        &staging.dir.join("datapackage.json"),
+        dir,
+        &dir.join("datapackage.json"),
         &datapackage::package(plan, files.resources),
     )?);
-    Ok((staging, files.written))
+    Ok(files.written)
 }

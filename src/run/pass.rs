@@ -265,6 +265,8 @@ fn source_books(
                 rows: *rows,
             })
             .collect(),
+        unmapped_values: unmapped.len() as u64,
+        unmapped_rows: unmapped.iter().map(|u| u.rows).sum(),
         unmapped,
     }
 }

@@ -6,11 +6,12 @@ use std::path::Path;
 use polars::prelude::*;
 
 use super::pass::{self, PassContext, Timings};
-use super::{output, scratch_for, RunOptions};
+use super::{output, RunOptions};
 use crate::books::FileCheck;
-use crate::error::{EngineContext, Result};
+use crate::error::{write_error, EngineContext, Result};
 use crate::ingest;
-use crate::publish::{Provenance, Staging};
+use crate::publish::store::{self, Store, Wait};
+use crate::publish::Provenance;
 use crate::quarantine;
 use crate::spec::Dialect;
 
@@ -31,8 +32,20 @@ pub fn check_file(
         marsad_version: crate::VERSION.to_string(),
         sources: serde_json::Value::Null,
     };
-    let scratch = output.map_or_else(std::env::temp_dir, scratch_for);
-    let mut sink = quarantine::Sink::new(&scratch)?;
+    // with --output the quarantine goes to an owned folder, like any output of marsad's
+    let store = match output {
+        Some(dir) => {
+            store::check_link_path(dir)?;
+            Some(Store::open(dir, "validate", Wait::Wait)?)
+        }
+        None => None,
+    };
+    let scratch = match &store {
+        Some(s) => s.staging()?,
+        None => tempfile::tempdir().map_err(write_error(&std::env::temp_dir()))?,
+    };
+    let scratch = scratch.path();
+    let mut sink = quarantine::Sink::new(scratch)?;
     let cx = PassContext {
         tables: &[],
         source: &source,
@@ -40,7 +53,7 @@ pub fn check_file(
         timings: &mut timings,
         sink: &mut sink,
     };
-    let processed = pass::process(cx, ingest::files(&source), &scratch)?;
+    let processed = pass::process(cx, ingest::files(&source), scratch)?;
     let closed = sink.finish(prov.key_values("quarantine"))?;
     let q = &closed.frame()?;
     let context = || "listing rejections".to_string();
@@ -75,10 +88,13 @@ pub fn check_file(
             })
         })
         .collect();
-    if let Some(dir) = output {
-        let staging = Staging::new(dir, "validate")?;
-        output::write_quarantine(&staging.dir, &closed)?;
-        staging.commit()?;
+    if let (Some(dir), Some(store)) = (output, &store) {
+        let staged = store.staging()?;
+        output::write_quarantine(&staged.path().join("validation"), &closed)?;
+        let id = store::unique();
+        let links = [(dir.to_path_buf(), "validation")];
+        store.release(staged.path(), "validation", &id, &links)?;
+        store.prune("validation", 1, &[dir.to_path_buf()])?;
     }
     Ok(FileCheck {
         file: file.display().to_string(),

@@ -18,6 +18,7 @@ use crate::schema::TableSchema;
 pub use crate::vocab::Encoding;
 pub use plan::*;
 use raw::PipelineSpec;
+pub(crate) use resolve::clean as clean_path;
 use resolve::Resolver;
 
 /// Options from the command line that change the plan, not the pipeline file.
@@ -59,6 +60,7 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan> {
         text: &text,
         base: path.parent().unwrap_or(Path::new(".")),
         countries: Arc::new(CodeList::builtin("country").expect("country is embedded")),
+        code_list_files: Default::default(),
     }
     .resolve(spec, crate::sha256_hex(&bytes), overrides)
 }

@@ -252,6 +252,8 @@ pub struct OutputPlan {
     pub dir: PathBuf,
     pub tables: Vec<String>,
     pub quarantine: bool,
+    /// Releases kept in `<dir>.releases/` (at least 1).
+    pub keep_releases: usize,
     pub formats: Vec<Format>,
     pub partition_by: Vec<String>,
 }
@@ -268,6 +270,8 @@ pub struct Plan {
     pub outputs: Vec<OutputPlan>,
     pub package: PackageSpec,
     pub sdmx: Option<SdmxAgency>,
+    /// The pipeline's own code list files (CSV), whose content is part of the run id.
+    pub code_list_files: Vec<PathBuf>,
 }
 
 impl Plan {
@@ -278,6 +282,9 @@ impl Plan {
 
 /// Default for `max_rejected`: a source may lose up to 5% of its rows to the quarantine.
 pub const DEFAULT_MAX_REJECTED: f64 = 0.05;
+
+/// Default for `keep_releases`: an output keeps its last five releases.
+pub const DEFAULT_KEEP_RELEASES: usize = 5;
 
 #[cfg(test)]
 mod tests {

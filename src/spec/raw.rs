@@ -313,6 +313,9 @@ pub struct OutputSpec {
     /// Write the quarantine (rejected rows with reasons) here too.
     #[serde(default = "yes")]
     pub quarantine: bool,
+    /// How many releases to keep (default 5); older ones are deleted after a new one is in
+    /// place. The current release is always kept.
+    pub keep_releases: Option<usize>,
     /// `parquet` (default), `sdmx-csv-1.0`, `sdmx-csv-2.0`.
     pub formats: Option<Vec<Spanned<Format>>>,
     /// Write each table that has these dimensions as a Hive-partitioned dataset

@@ -9,5 +9,6 @@ mod exchange;
 mod layout;
 mod pipelines;
 mod plan;
+mod publishing;
 mod snapshots_text;
 mod survey;

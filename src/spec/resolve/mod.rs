@@ -14,7 +14,7 @@ use toml::Spanned;
 use super::raw::{OutputSpec, PipelineSpec};
 use super::{
     Format, OutputPlan, Overrides, Plan, SdmxAgency, SourcePlan, TablePlan, TimePeriod,
-    DEFAULT_MAX_REJECTED,
+    DEFAULT_KEEP_RELEASES, DEFAULT_MAX_REJECTED,
 };
 use crate::codelist::CodeList;
 use crate::error::{line_col, Error, Result};
@@ -27,6 +27,8 @@ pub(super) struct Resolver<'a> {
     pub base: &'a Path,
     /// The embedded country list, loaded once and shared by every region derive.
     pub countries: Arc<CodeList>,
+    /// Code list files read, for the run id.
+    pub code_list_files: std::cell::RefCell<Vec<PathBuf>>,
 }
 
 impl Resolver<'_> {
@@ -93,6 +95,7 @@ impl Resolver<'_> {
             outputs,
             package: spec.package.clone(),
             sdmx,
+            code_list_files: self.code_list_files.take(),
         })
     }
 
@@ -311,6 +314,7 @@ impl Resolver<'_> {
                 dir,
                 tables: tables.iter().map(|t| t.name.clone()).collect(),
                 quarantine: true,
+                keep_releases: DEFAULT_KEEP_RELEASES,
                 formats: vec![Format::Parquet],
                 partition_by: Vec::new(),
             });
@@ -364,6 +368,7 @@ impl Resolver<'_> {
             dir,
             tables: names,
             quarantine: o.quarantine,
+            keep_releases: o.keep_releases.unwrap_or(DEFAULT_KEEP_RELEASES).max(1),
             formats,
             partition_by,
         })

@@ -202,7 +202,9 @@ impl Resolver<'_> {
             return Ok(CodeList::empty("none"));
         }
         if name.ends_with(".csv") {
-            return CodeList::from_file(&self.file(name));
+            let path = self.file(name);
+            self.code_list_files.borrow_mut().push(path.clone());
+            return CodeList::from_file(&path);
         }
         CodeList::builtin(name).map_or_else(
             || {
