@@ -23,8 +23,9 @@ use std::sync::LazyLock;
 
 use divan::counter::ItemsCount;
 use divan::Bencher;
+use marsad::books::FileInfo;
 use marsad::harmonize::harmonize;
-use marsad::ingest::{self, FileInfo};
+use marsad::ingest;
 use marsad::quarantine::{Quarantine, Rejection};
 use marsad::spec::{self, Overrides, Plan, SourcePlan, TablePlan};
 use marsad::tabulate;

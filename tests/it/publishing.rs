@@ -23,7 +23,11 @@ fn small(dir: &Path, output: &str) -> PathBuf {
         r#"{"fields": [{"name": "id"}, {"name": "sexe"}]}"#,
     )
     .unwrap();
-    std::fs::write(dir.join("data.csv"), "id,sexe\n1,F\n2,M\n3,Femme\n4,Zorglub\n").unwrap();
+    std::fs::write(
+        dir.join("data.csv"),
+        "id,sexe\n1,F\n2,M\n3,Femme\n4,Zorglub\n",
+    )
+    .unwrap();
     let text = format!(
         r#"name = "small"
 max_rejected = 0.5
@@ -68,7 +72,12 @@ fn assert_complete(dir: &Path) {
             let path = dir.join(f["path"].as_str().unwrap());
             let meta = std::fs::metadata(&path)
                 .unwrap_or_else(|e| panic!("{} is listed but {e}", path.display()));
-            assert_eq!(meta.len(), f["bytes"].as_u64().unwrap(), "{}", path.display());
+            assert_eq!(
+                meta.len(),
+                f["bytes"].as_u64().unwrap(),
+                "{}",
+                path.display()
+            );
         }
     }
 }
@@ -83,7 +92,10 @@ fn an_existing_folder_with_a_users_files_is_refused_and_left_alone() {
     let (_, err) = outputs(permits(&out).arg("--no-wait"), 2);
     assert!(err.contains("is not a folder marsad made"), "{err}");
     assert!(err.contains("notes.txt"), "{err}");
-    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mes notes");
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mes notes"
+    );
     assert!(out.join("rapport/these.docx").exists());
     // refused before anything was written beside it
     let names: Vec<String> = std::fs::read_dir(dir.path())
@@ -126,7 +138,10 @@ fn the_public_folder_holds_no_raw_value() {
         }
     }
     let report = std::fs::read_to_string(public.join("report.md")).unwrap();
-    assert!(report.contains("values were not found in a code list"), "{report}");
+    assert!(
+        report.contains("values were not found in a code list"),
+        "{report}"
+    );
     let restricted =
         std::fs::read_to_string(out.join("titres_sejour.restricted/report.md")).unwrap();
     assert!(restricted.contains("Narnia"), "{restricted}");
@@ -153,11 +168,7 @@ fn a_rerun_on_the_same_inputs_is_up_to_date_and_force_makes_a_release() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = small(dir.path(), "out");
     assert!(run_small(&pipeline, &[]).status.success());
-    let again = marsad()
-        .args(["run"])
-        .arg(&pipeline)
-        .output()
-        .unwrap();
+    let again = marsad().args(["run"]).arg(&pipeline).output().unwrap();
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
     let store = dir.path().join("out.releases/releases");
@@ -176,7 +187,11 @@ fn a_rerun_on_the_same_inputs_is_up_to_date_and_force_makes_a_release() {
         .unwrap();
     let text = String::from_utf8_lossy(&listed.stdout);
     assert_eq!(text.lines().count(), 5, "{text}");
-    assert_eq!(text.lines().filter(|l| l.starts_with('*')).count(), 1, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with('*')).count(),
+        1,
+        "{text}"
+    );
 }
 
 #[test]
@@ -244,7 +259,9 @@ fn no_wait_gives_up_at_once_while_another_run_holds_the_output() {
     assert_eq!(out.status.code(), Some(5), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("another marsad run is writing"));
     drop(lock);
-    assert!(run_small(&pipeline, &["--no-wait", "--force"]).status.success());
+    assert!(run_small(&pipeline, &["--no-wait", "--force"])
+        .status
+        .success());
 }
 
 #[test]
@@ -256,7 +273,10 @@ fn a_dataset_from_an_older_marsad_is_kept_as_a_release() {
     std::fs::write(old.join("manifest.json"), r#"{"marsad_version": "0.0.9"}"#).unwrap();
     std::fs::write(old.join("report.md"), "old").unwrap();
     assert!(run_small(&pipeline, &[]).status.success());
-    assert!(std::fs::symlink_metadata(&old).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(&old)
+        .unwrap()
+        .file_type()
+        .is_symlink());
     let kept: Vec<_> = std::fs::read_dir(dir.path().join("out.releases/releases"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -288,7 +308,11 @@ fn a_full_disk_fails_cleanly_and_keeps_the_last_release() {
     // quarantine does not fit in 600 KiB
     let mut data = String::from("id,sexe\n");
     for i in 0..40_000 {
-        let sex = if i % 2 == 0 { "F".to_string() } else { format!("inconnu-{i}") };
+        let sex = if i % 2 == 0 {
+            "F".to_string()
+        } else {
+            format!("inconnu-{i}")
+        };
         data.push_str(&format!("{i},{sex}\n"));
     }
     std::fs::write(dir.path().join("data.csv"), data).unwrap();
@@ -307,7 +331,10 @@ fn a_full_disk_fails_cleanly_and_keeps_the_last_release() {
     let err = String::from_utf8_lossy(&full.stderr);
     assert!(err.contains("cannot write output"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    assert!(complete.is_ok(), "the output is not complete after a full disk");
+    assert!(
+        complete.is_ok(),
+        "the output is not complete after a full disk"
+    );
     assert_eq!(still, first_id);
     assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -128,7 +128,7 @@ impl Resolver<'_> {
                     format!("the source `{}` is declared twice", s.name.get_ref()),
                 );
             }
-            sources.push(self.source(s, &spec, overrides)?);
+            sources.push(self.source(s, spec, overrides)?);
         }
         for stage in spec
             .derives
