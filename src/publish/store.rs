@@ -283,7 +283,7 @@ fn is_legacy_folder(path: &Path) -> bool {
 }
 
 /// A root or home folder is never an output, whatever it holds.
-fn refuse_dangerous(target: &Path) -> Result<()> {
+pub fn refuse_dangerous(target: &Path) -> Result<()> {
     let canon = std::fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf());
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let root = canon.parent().is_none() || target.file_name().is_none();
@@ -386,16 +386,20 @@ pub fn unique() -> String {
 }
 
 /// A test-only way to stop the process dead after a step of publishing, as SIGKILL would:
-/// `MARSAD_ABORT_AFTER=moved:1` aborts after the first release is moved into place.
+/// `MARSAD_ABORT_AFTER=linked:2` aborts after the second link is switched (`moved:1` after
+/// the first release is moved into place).
 pub fn step(name: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static COUNT: AtomicUsize = AtomicUsize::new(0);
     let Ok(spec) = std::env::var("MARSAD_ABORT_AFTER") else {
         return;
     };
-    let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
     let (want, at) = spec.split_once(':').unwrap_or((spec.as_str(), "1"));
-    if (want == name || want == "any") && at.parse() == Ok(n) {
+    if want != name {
+        return;
+    }
+    let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+    if at.parse() == Ok(n) {
         std::process::abort();
     }
 }

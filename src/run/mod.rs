@@ -297,6 +297,11 @@ fn protect_all(
 /// Claim and lock the store of every output before any data is read, so that a folder marsad
 /// did not make is refused at once and a second run waits for the first.
 fn open_stores(plan: &Plan, targets: &[PathBuf], wait: Wait) -> Result<Vec<Store>> {
+    if let Some(root) = &plan.output_root {
+        store::refuse_dangerous(root)?;
+        refuse_inputs_inside(plan, root)?;
+        store::claim(root, &plan.name)?;
+    }
     for target in targets {
         refuse_inputs_inside(plan, target)?;
         for suffix in ["", "restricted", "rejected", "validation"] {

@@ -270,6 +270,9 @@ pub struct Plan {
     pub outputs: Vec<OutputPlan>,
     pub package: PackageSpec,
     pub sdmx: Option<SdmxAgency>,
+    /// `--output DIR` of a pipeline with several outputs: the folder holding them, which must
+    /// be marsad's too.
+    pub output_root: Option<PathBuf>,
     /// The pipeline's own code list files (CSV), whose content is part of the run id.
     pub code_list_files: Vec<PathBuf>,
 }

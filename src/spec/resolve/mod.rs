@@ -96,6 +96,7 @@ impl Resolver<'_> {
             package: spec.package.clone(),
             sdmx,
             code_list_files: self.code_list_files.take(),
+            output_root: overrides.output.clone().filter(|_| spec.outputs.len() > 1),
         })
     }
 
