@@ -70,6 +70,18 @@ pub enum LonelyPsu {
 }
 
 impl LonelyPsu {
+    /// Every name the pipeline file takes, in lower case: R's and the two spellings of `centre`
+    /// (the JSON Schema lists them).
+    pub const NAMES: &'static [&'static str] = &[
+        "fail",
+        "remove",
+        "certainty",
+        "adjust",
+        "centre",
+        "center",
+        "average",
+    ];
+
     /// The name R uses in `options(survey.lonely.psu=)`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -112,6 +124,25 @@ impl<'de> serde::Deserialize<'de> for LonelyPsu {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// [`LonelyPsu::NAMES`], in lower case as the pipeline files write them (the parser also takes
+/// them in any case).
+impl schemars::JsonSchema for LonelyPsu {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "LonelyPsu".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "enum": LonelyPsu::NAMES,
+        })
     }
 }
 
@@ -713,6 +744,19 @@ mod tests {
             assert_eq!(s.parse::<LonelyPsu>().unwrap(), p);
         }
         assert_eq!(LonelyPsu::Adjust.to_string(), "adjust");
+        // the names the JSON Schema offers are those the parser takes
+        for name in LonelyPsu::NAMES {
+            assert!(name.parse::<LonelyPsu>().is_ok(), "{name}");
+        }
+        for p in [
+            LonelyPsu::Fail,
+            LonelyPsu::Remove,
+            LonelyPsu::Certainty,
+            LonelyPsu::Adjust,
+            LonelyPsu::Average,
+        ] {
+            assert!(LonelyPsu::NAMES.contains(&p.as_str()), "{p}");
+        }
         assert!(matches!(
             "drop".parse::<LonelyPsu>(),
             Err(SurveyError::UnknownLonelyPsu(s)) if s == "drop"

@@ -11,20 +11,25 @@ use std::fmt;
 use serde::Serialize;
 
 /// An enum of keywords as the pipeline file and the command line write them. Each gets its
-/// `NAMES`, `name()`, `parse()`, `Display`, `FromStr` (used by clap) and a serde `Deserialize`
-/// (used by the pipeline file) whose error names what is expected, so one list of names serves
-/// every place a keyword is read.
+/// `NAMES`, `name()`, `parse()`, `Display`, `FromStr` (used by clap), a serde `Deserialize`
+/// (used by the pipeline file) whose error names what is expected, and a JSON Schema (the
+/// names as an `enum`, the doc comments as its description), so one list of names serves every
+/// place a keyword is read or documented.
+///
+/// The enum and its variants take doc comments only, which are read as text for the schema: a
+/// `macro_rules!` pattern cannot tell a doc comment from another attribute taken as a `meta`, so
+/// a trait such as `Default` is implemented by hand.
 macro_rules! keywords {
     (
-        $(#[$meta:meta])*
+        $(#[doc = $doc:literal])*
         $vis:vis enum $name:ident as $what:literal {
-            $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)?
+            $($(#[doc = $vdoc:literal])* $variant:ident = $text:literal),+ $(,)?
         }
     ) => {
-        $(#[$meta])*
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         $vis enum $name {
-            $($(#[$vmeta])* $variant),+
+            $($(#[doc = $vdoc])* $variant),+
         }
 
         impl $name {
@@ -71,9 +76,59 @@ macro_rules! keywords {
                 s.serialize_str(self.name())
             }
         }
+
+        impl schemars::JsonSchema for $name {
+            // defined once under `definitions`, with the description of each keyword
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn schema_id() -> std::borrow::Cow<'static, str> {
+                concat!(module_path!(), "::", stringify!($name)).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let description = $crate::vocab::keyword_description(
+                    &[$($doc),*],
+                    &[$(($text, &[$($vdoc),*])),+],
+                );
+                schemars::json_schema!({
+                    "description": description,
+                    "type": "string",
+                    "enum": $name::NAMES,
+                })
+            }
+        }
     };
 }
 pub(crate) use keywords;
+
+/// The description of a keyword enum in the JSON Schema: the enum's doc comment, then a list
+/// item for each keyword that has its own, such as ``- `iso2`: Only ISO alpha-2 codes.``.
+pub(crate) fn keyword_description(doc: &[&str], keywords: &[(&str, &[&str])]) -> String {
+    let mut text = doc_text(doc);
+    let documented: Vec<String> = keywords
+        .iter()
+        .filter(|(_, doc)| !doc.is_empty())
+        .map(|(name, doc)| format!("- `{name}`: {}", doc_text(doc).replace('\n', " ")))
+        .collect();
+    if !documented.is_empty() {
+        text.push_str("\n\n");
+        text.push_str(&documented.join("\n"));
+    }
+    text
+}
+
+/// The lines of a doc comment (`#[doc = " text"]` each) as one text, as rustdoc reads it.
+fn doc_text(lines: &[&str]) -> String {
+    lines
+        .iter()
+        .map(|line| line.strip_prefix(' ').unwrap_or(line).trim_end())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
+}
 
 /// The total of a dimension (SDMX `_T`), which marsad computes itself.
 pub const TOTAL: &str = "_T";
@@ -288,14 +343,24 @@ impl fmt::Display for Rule {
 
 keywords! {
     /// The character encodings marsad reads, as the pipeline file and `--encoding` name them.
-    #[derive(Default)]
     pub enum Encoding as "encoding" {
-        /// UTF-8, or Windows-1252 for a file that is not valid UTF-8.
-        #[default]
+        /// UTF-8, or Windows-1252 for a file that is not valid UTF-8 (the default).
         Auto = "auto",
+        /// UTF-8 only: a byte that is not valid UTF-8 is an error.
         Utf8 = "utf-8",
+        /// Windows-1252 (Western European), as Excel on Windows saves CSV files.
         Windows1252 = "windows-1252",
+        /// ISO-8859-1 (Latin-1), read as Windows-1252, from which it differs only in control
+        /// characters.
         Iso88591 = "iso-8859-1",
+    }
+}
+
+// `keywords!` takes doc comments only, so the default variant cannot be marked `#[default]`
+#[allow(clippy::derivable_impls)]
+impl Default for Encoding {
+    fn default() -> Self {
+        Encoding::Auto
     }
 }
 
@@ -330,6 +395,32 @@ impl std::str::FromStr for Delimiter {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Delimiter::parse(s).map_err(|e| format!("the delimiter {e}"))
+    }
+}
+
+/// Written as the character itself, so that the JSON Schema shows the default (`","`).
+impl serde::Serialize for Delimiter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_char(char::from(self.0))
+    }
+}
+
+/// One ASCII character, or `tab` or `\t` (backslash, t) for a tab, as [`Delimiter::parse`]
+/// reads it.
+impl schemars::JsonSchema for Delimiter {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Delimiter".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": r"^(?:[\x00-\x7F]|tab|\\t)$",
+        })
     }
 }
 

@@ -5,6 +5,7 @@
 //! unknown code list or a missing file is reported here, pointing at the line of the TOML file.
 //! Keywords become enums, expressions and patterns are compiled, code lists are loaded once.
 
+mod json_schema;
 mod plan;
 pub mod raw;
 mod resolve;
@@ -16,6 +17,7 @@ use crate::codelist::CodeList;
 use crate::error::{line_col, Error, Result};
 use crate::schema::TableSchema;
 pub use crate::vocab::Encoding;
+pub use json_schema::json_schema;
 pub use plan::*;
 use raw::PipelineSpec;
 pub(crate) use resolve::clean as clean_path;

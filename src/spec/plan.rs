@@ -119,7 +119,8 @@ pub struct DesignPlan {
     pub lonely_psu: LonelyPsu,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+/// What a measure computes for each cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Aggregate {
     Count,
@@ -233,8 +234,11 @@ pub struct SdmxTable {
 keywords! {
     /// The file formats an output writes its tables in.
     pub enum Format as "format" {
+        /// `tables/<table>.parquet` (the default).
         Parquet = "parquet",
+        /// `sdmx/<table>.sdmx1.csv`, with the SDMX-ML structures in `sdmx/structure.xml`.
         SdmxCsv10 = "sdmx-csv-1.0",
+        /// `sdmx/<table>.sdmx2.csv`, with the SDMX-ML structures in `sdmx/structure.xml`.
         SdmxCsv20 = "sdmx-csv-2.0",
     }
 }

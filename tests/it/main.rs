@@ -7,6 +7,7 @@ mod common;
 mod disclosure;
 mod exchange;
 mod layout;
+mod pipeline_schema;
 mod pipelines;
 mod plan;
 mod publishing;
