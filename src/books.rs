@@ -102,6 +102,31 @@ pub struct SourceBooks {
     pub unmapped: Vec<Unmapped>,
 }
 
+/// How one table differs from the same table of the previous release.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TableRevision {
+    pub table: String,
+    pub previous_run_id: String,
+    /// Cells (coordinates) that are new, gone, or whose figures changed (a cell hidden or
+    /// shown again counts as changed).
+    pub cells_added: u64,
+    pub cells_removed: u64,
+    pub cells_revised: u64,
+    /// Changes of the suppression pattern.
+    pub newly_suppressed: u64,
+    pub newly_published: u64,
+    /// The largest changes of the first measure among cells published in both.
+    pub largest: Vec<Revision>,
+}
+
+/// One cell's figure before and after.
+#[derive(Debug, Clone, Serialize)]
+pub struct Revision {
+    pub cell: String,
+    pub before: f64,
+    pub after: f64,
+}
+
 impl Manifest {
     /// The books as the publishable folder shows them: no raw value from an input file, only
     /// how many values were unmapped (the restricted books list them).
@@ -163,6 +188,9 @@ pub struct Manifest {
     pub outputs: Vec<OutputBooks>,
     /// What disclosure control did to each table.
     pub disclosure: Vec<DisclosureBooks>,
+    /// How the published tables differ from the previous release's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<TableRevision>,
     pub timings_ms: BTreeMap<String, u64>,
 }
 

@@ -53,6 +53,7 @@ pub fn markdown(m: &Manifest) -> String {
 for each combination of the other dimensions; `pct_female` and `sex_ratio` are on the `_T` rows.\n"
         );
     }
+    revisions(&mut s, m);
     if !m.disclosure.is_empty() {
         let _ = writeln!(s, "## Disclosure control\n");
         let _ = writeln!(
@@ -93,6 +94,42 @@ which is not for publication.\n"
         );
     }
     s
+}
+
+/// What changed since the previous release, table by table.
+fn revisions(s: &mut String, m: &Manifest) {
+    if m.revisions.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "## Revisions since the previous release (run `{}`)\n",
+        m.revisions[0].previous_run_id
+    );
+    let _ = writeln!(
+        s,
+        "| table | cells added | removed | revised | newly suppressed | newly published |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for r in &m.revisions {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.table,
+            r.cells_added,
+            r.cells_removed,
+            r.cells_revised,
+            r.newly_suppressed,
+            r.newly_published
+        );
+    }
+    s.push('\n');
+    for r in m.revisions.iter().filter(|r| !r.largest.is_empty()) {
+        let _ = writeln!(s, "Largest revisions in `{}`:\n", r.table);
+        for x in &r.largest {
+            let _ = writeln!(s, "- {}: {} -> {}", cell(&x.cell), x.before, x.after);
+        }
+        s.push('\n');
+    }
 }
 
 /// The per-source part of the report, also printed by `marsad validate`.

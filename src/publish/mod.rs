@@ -16,6 +16,7 @@ use crate::error::{write_error, EngineContext, Error, Result};
 pub use crate::frame::{csv_rows, neutralize};
 
 pub mod datapackage;
+pub mod revisions;
 pub mod sdmx;
 pub mod store;
 

@@ -161,6 +161,7 @@ fn manifest(
         tables: Vec::new(),
         outputs: Vec::new(),
         disclosure: Vec::new(),
+        revisions: Vec::new(),
         timings_ms: BTreeMap::new(),
     }
 }
@@ -346,7 +347,7 @@ fn refuse_inputs_inside(plan: &Plan, target: &Path) -> Result<()> {
 }
 
 /// The run id of the release an output path shows now, if any.
-fn current_run_id(target: &Path) -> Option<String> {
+pub(super) fn current_run_id(target: &Path) -> Option<String> {
     let text = std::fs::read_to_string(target.join("manifest.json")).ok()?;
     let m: serde_json::Value = serde_json::from_str(&text).ok()?;
     m.get("run_id")?.as_str().map(String::from)

@@ -229,6 +229,9 @@ pub fn publish_output(
         dir: output.dir.display().to_string(),
         files: files.written,
     }];
+    if !rejected {
+        m.revisions = revisions(plan, output, &tables.published)?;
+    }
     let id = release_id(manifest);
     if rejected {
         // the quarantine holds raw values: this folder is for the data provider, not the public
@@ -257,6 +260,30 @@ pub fn publish_output(
     let home = store.release(staging.path(), "releases", &id, &links)?;
     info!(output = %output.name, dir = %output.dir.display(), release = %home.display(), "published");
     Ok((home, m))
+}
+
+/// The output's tables compared with those of the release it shows now, if any.
+fn revisions(
+    plan: &Plan,
+    output: &OutputPlan,
+    published: &[(String, DataFrame)],
+) -> Result<Vec<crate::books::TableRevision>> {
+    let Some(previous_run) = super::current_run_id(&output.dir) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (name, df) in published.iter().filter(|(n, _)| output.tables.contains(n)) {
+        let Some(table) = plan.tables.iter().find(|t| t.name == *name) else {
+            continue;
+        };
+        out.extend(publish::revisions::compare(
+            &output.dir,
+            &previous_run,
+            table,
+            df,
+        )?);
+    }
+    Ok(out)
 }
 
 /// Releases sort by date, then run id: `20261129T164500Z-0123456789abcdef`.

@@ -338,3 +338,29 @@ fn a_full_disk_fails_cleanly_and_keeps_the_last_release() {
     assert_eq!(still, first_id);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn a_new_release_says_what_changed_since_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = small(dir.path(), "out");
+    assert!(run_small(&pipeline, &[]).status.success());
+    // the same month sent again with two more women
+    let data = std::fs::read_to_string(dir.path().join("data.csv")).unwrap();
+    std::fs::write(dir.path().join("data.csv"), data + "5,F\n6,femme\n").unwrap();
+    assert!(run_small(&pipeline, &[]).status.success());
+    let m = manifest(&dir.path().join("out"));
+    let r = &m["revisions"][0];
+    assert_eq!(r["table"], "t");
+    // F and the total changed; no cell came or went
+    assert_eq!(r["cells_revised"], 2, "{r}");
+    assert_eq!(r["cells_added"], 0);
+    assert_eq!(r["largest"][0]["cell"], "sex=F");
+    assert_eq!(r["largest"][0]["before"], 2.0);
+    assert_eq!(r["largest"][0]["after"], 4.0);
+    let report = std::fs::read_to_string(dir.path().join("out/report.md")).unwrap();
+    assert!(
+        report.contains("## Revisions since the previous release"),
+        "{report}"
+    );
+    assert!(report.contains("- sex=F: 2 -> 4"), "{report}");
+}
