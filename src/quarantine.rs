@@ -9,6 +9,7 @@ use polars::prelude::*;
 
 use crate::error::{csv_error, write_error};
 use crate::error::{EngineContext, Result};
+use crate::vocab::Rule;
 
 /// Hidden columns that follow every row from ingest to tabulation, so that a row can always be
 /// traced back to its file and line and counted exactly once.
@@ -24,7 +25,7 @@ pub struct Rejection {
     pub line: u64,
     pub column: Option<String>,
     pub raw_value: Option<String>,
-    pub rule: String,
+    pub rule: Rule,
     pub message: String,
 }
 
@@ -64,7 +65,7 @@ impl Quarantine {
             ),
             Column::new(
                 "rule".into(),
-                rows.iter().map(|r| r.rule.clone()).collect::<Vec<_>>(),
+                rows.iter().map(|r| r.rule.to_string()).collect::<Vec<_>>(),
             ),
             Column::new(
                 "message".into(),

@@ -9,6 +9,7 @@ use super::read::{newlines, record_ends, RawWindow};
 use super::Window;
 use crate::quarantine::{Rejection, FILE, LINE, ROW};
 use crate::spec::Dialect;
+use crate::vocab::Rule;
 
 /// One stretch of a window's records, parsed on its own thread. Rows are numbered from 0 within
 /// the chunk, in record order; the window shifts them to global row numbers.
@@ -68,13 +69,13 @@ impl Chunk {
     ) -> std::result::Result<(), (u64, String)> {
         let row = self.records;
         self.records += 1;
-        let reject = |rule: &str, message: String| Rejection {
+        let reject = |rule: Rule, message: String| Rejection {
             row,
             file: layout.file_index,
             line,
             column: None,
             raw_value: Some(joined(fields, layout.delimiter)),
-            rule: rule.to_string(),
+            rule,
             message,
         };
         if fields
@@ -82,15 +83,15 @@ impl Chunk {
             .all(|f| std::str::from_utf8(f).is_ok_and(|f| f.trim().is_empty()))
         {
             self.rejected
-                .push(reject("blank-row", "the row has no values".into()));
+                .push(reject(Rule::BlankRow, "the row has no values".into()));
             return Ok(());
         }
         let width = layout.width;
         if fields.len() != width {
             let rule = if fields.len() < width {
-                "missing-cell"
+                Rule::MissingCell
             } else {
-                "extra-cell"
+                Rule::ExtraCell
             };
             let message = format!(
                 "the row has {} fields, the header has {width}",
@@ -371,7 +372,7 @@ fn parse_csv(
                 line,
                 column: None,
                 raw_value: Some(String::from_utf8_lossy(&bytes[byte..]).chars().take(200).collect()),
-                rule: "unterminated-quote".into(),
+                rule: Rule::UnterminatedQuote,
                 message: format!(
                     "a quoted field opened on line {line} is never closed, so the rest of the file was read as one value; close the quote or remove it"
                 ),

@@ -372,7 +372,6 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
         Status::Published
     };
     let publish_start = Instant::now();
-    let mut committed = Vec::new();
     let mut manifest = session.manifest.clone();
     let mut fresh = 0;
     for (output, store) in plan.outputs.iter().zip(&stores) {
@@ -390,7 +389,7 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
         m.timings_ms
             .insert("total".into(), session.clock.elapsed().as_millis() as u64);
         let rejected = over.is_some();
-        let (dir, m) =
+        let (_release, m) =
             output::publish_output(plan, output, store, &session, &mut tables, rejected, &m)?;
         if !rejected {
             let links = [
@@ -400,14 +399,16 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
             store.prune("releases", output.keep_releases, &links)?;
             store.prune("rejected", 1, &[])?;
         }
-        committed.push(dir);
+
         manifest.outputs.extend(m.outputs);
         manifest.timings_ms = m.timings_ms;
     }
     if let Some(b) = over {
-        let q = committed
+        // named through the link, which shows the newest rejected run
+        let q = plan
+            .outputs
             .first()
-            .map(|d| d.join("rejected").join("quarantine"))
+            .map(|o| publish::sibling(&o.dir, "rejected").join("quarantine"))
             .unwrap_or_default();
         return Err(too_many(plan, &b, q));
     }

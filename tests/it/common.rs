@@ -251,6 +251,11 @@ pub fn files_but_manifest(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
+            // the releases are read through the output links; their folders are named by date
+            let store = p.extension().is_some_and(|x| x == "releases");
+            if store || p.ends_with("lock") {
+                continue;
+            }
             if p.is_dir() {
                 stack.push(p);
             } else if !p.ends_with("manifest.json") {
