@@ -83,9 +83,7 @@ fn derive(df: DataFrame, derives: &[DerivePlan]) -> PolarsResult<DataFrame> {
                 country,
                 level,
                 countries,
-            } => map_distinct(df, country, &d.name, |code| {
-                Some(level.of(&countries, code))
-            })?,
+            } => map_distinct(df, country, &d.name, |code| Some(level.of(countries, code)))?,
         };
     }
     Ok(df)
