@@ -303,17 +303,14 @@ fn unpivot(df: DataFrame, u: &UnpivotPlan) -> PolarsResult<DataFrame> {
     concat(parts, UnionArgs::default())?.collect()
 }
 
+/// Give column `h.into` the code of every row's value in `h.column`, looked up once per distinct
+/// value; rows whose value maps to no code are quarantined, and values not in the list reported.
 fn map_codes(
     df: DataFrame,
     h: &HarmonizePlan,
     quarantine: &mut Quarantine,
 ) -> Result<(DataFrame, Vec<Unmapped>)> {
-    let context = || {
-        format!(
-            "harmonizing `{}` with the code list `{}`",
-            h.column, h.codelist.name
-        )
-    };
+    let context = || mapping_context(h);
     let key_column = df
         .column(h.column.as_str())
         .at(context)?
@@ -325,51 +322,8 @@ fn map_codes(
     let mut why: Vec<Option<String>> = Vec::with_capacity(keys.len());
     let mut unmapped = Vec::new();
     for (&value, &n) in keys.iter().zip(rows.iter()) {
-        let mut code = h.codelist.lookup(value).map(String::from);
-        if code.is_none() {
-            let suggestions = h.codelist.suggest(value, 3);
-            let fuzzy = h.fuzzy.and_then(|max| {
-                // accepted only when one code is clearly the closest
-                let best = suggestions.first().filter(|s| s.distance <= max)?;
-                let tie = suggestions
-                    .get(1)
-                    .is_some_and(|s| s.distance == best.distance);
-                (!tie).then(|| best.code.clone())
-            });
-            code = fuzzy.clone();
-            unmapped.push(Unmapped {
-                column: h.column.clone(),
-                codelist: h.codelist.name.clone(),
-                raw_value: value.to_string(),
-                rows: n,
-                given: fuzzy.or_else(|| h.unknown.clone()),
-                suggestions,
-            });
-        }
-        // Totals are computed by marsad, never read from the data: a `_T` row would be counted twice.
-        let mut reason = None;
-        if code.as_deref() == Some(TOTAL) {
-            code = None;
-            reason = Some(
-                "a total row in the data: marsad computes totals itself, so drop total rows from the file"
-                    .to_string(),
-            );
-        }
-        if let (Some(c), Some(attr)) = (&code, h.output) {
-            if let Some(v) = h
-                .codelist
-                .get(c)
-                .and_then(|x| x.attrs.get(attr))
-                .filter(|v| !v.is_empty())
-            {
-                code = Some(v.clone());
-            }
-        }
-        codes.push(if reason.is_some() {
-            None
-        } else {
-            code.or_else(|| h.unknown.clone())
-        });
+        let (code, reason) = code_of(h, value, n, &mut unmapped);
+        codes.push(code);
         why.push(reason);
     }
     // The code of every row; a missing value gets the plan's `missing` code.
@@ -385,38 +339,126 @@ fn map_codes(
     df.with_column(codes.into_series().into_column())
         .at(context)?;
     if !failing.is_empty() {
-        let default = format!(
-            "no code in the list `{}` for this value; add it under [harmonize.extra] in the pipeline, or set `unknown`",
-            h.codelist.name
-        );
-        let messages: Vec<&str> = failing
-            .iter()
-            .map(|&row| {
-                let id = distinct.ids[row as usize] as usize;
-                why[id].as_deref().unwrap_or(default.as_str())
-            })
-            .collect();
-        let rows = IdxCa::from_vec(PlSmallStr::EMPTY, failing);
-        let failed = df
-            .select([ROW, FILE, LINE, h.column.as_str()])
-            .and_then(|f| f.take(&rows))
-            .at(context)?
-            .lazy()
-            .with_column(lit(Series::new("__why".into(), messages)).alias("__why"))
-            .select([
-                col(ROW),
-                col(FILE),
-                col(LINE),
-                lit(h.column.clone()).alias("column"),
-                col(h.column.as_str())
-                    .cast(DataType::String)
-                    .alias("raw_value"),
-                lit(format!("codelist:{}", h.codelist.name)).alias("rule"),
-                col("__why").alias("message"),
-            ]);
-        quarantine.push_frame(failed)?;
+        quarantine_unmapped(&df, h, &distinct, &why, failing, quarantine)?;
     }
     Ok((df, unmapped))
+}
+
+fn mapping_context(h: &HarmonizePlan) -> String {
+    format!(
+        "harmonizing `{}` with the code list `{}`",
+        h.column, h.codelist.name
+    )
+}
+
+/// The code given to one distinct raw value (`None`: its `n` rows are quarantined) and, when a
+/// listed value is refused anyway, why; a value not in the list is also reported in `unmapped`.
+fn code_of(
+    h: &HarmonizePlan,
+    value: &str,
+    n: u64,
+    unmapped: &mut Vec<Unmapped>,
+) -> (Option<String>, Option<String>) {
+    let mut code = h.codelist.lookup(value).map(String::from);
+    if code.is_none() {
+        code = unlisted(h, value, n, unmapped);
+    }
+    // Totals are computed by marsad, never read from the data: a `_T` row would be counted twice.
+    let mut reason = None;
+    if code.as_deref() == Some(TOTAL) {
+        code = None;
+        reason = Some(
+            "a total row in the data: marsad computes totals itself, so drop total rows from the file"
+                .to_string(),
+        );
+    }
+    if let (Some(c), Some(attr)) = (&code, h.output) {
+        if let Some(v) = h
+            .codelist
+            .get(c)
+            .and_then(|x| x.attrs.get(attr))
+            .filter(|v| !v.is_empty())
+        {
+            code = Some(v.clone());
+        }
+    }
+    let code = if reason.is_some() {
+        None
+    } else {
+        code.or_else(|| h.unknown.clone())
+    };
+    (code, reason)
+}
+
+/// The code of a value missing from the list: the nearest code when fuzzy matching is on and one
+/// code is clearly the nearest, else none. The value is reported with the nearest codes.
+fn unlisted(
+    h: &HarmonizePlan,
+    value: &str,
+    n: u64,
+    unmapped: &mut Vec<Unmapped>,
+) -> Option<String> {
+    let suggestions = h.codelist.suggest(value, 3);
+    let fuzzy = h.fuzzy.and_then(|max| {
+        // accepted only when one code is clearly the closest
+        let best = suggestions.first().filter(|s| s.distance <= max)?;
+        let tie = suggestions
+            .get(1)
+            .is_some_and(|s| s.distance == best.distance);
+        (!tie).then(|| best.code.clone())
+    });
+    unmapped.push(Unmapped {
+        column: h.column.clone(),
+        codelist: h.codelist.name.clone(),
+        raw_value: value.to_string(),
+        rows: n,
+        given: fuzzy.clone().or_else(|| h.unknown.clone()),
+        suggestions,
+    });
+    fuzzy
+}
+
+/// Quarantine the rows (`failing`) whose value maps to no code, each with why.
+fn quarantine_unmapped(
+    df: &DataFrame,
+    h: &HarmonizePlan,
+    distinct: &Distinct,
+    why: &[Option<String>],
+    failing: Vec<IdxSize>,
+    quarantine: &mut Quarantine,
+) -> Result<()> {
+    let context = || mapping_context(h);
+    let default = format!(
+        "no code in the list `{}` for this value; add it under [harmonize.extra] in the pipeline, or set `unknown`",
+        h.codelist.name
+    );
+    let messages: Vec<&str> = failing
+        .iter()
+        .map(|&row| {
+            let id = distinct.ids[row as usize] as usize;
+            why[id].as_deref().unwrap_or(default.as_str())
+        })
+        .collect();
+    let rows = IdxCa::from_vec(PlSmallStr::EMPTY, failing);
+    let failed = df
+        .select([ROW, FILE, LINE, h.column.as_str()])
+        .and_then(|f| f.take(&rows))
+        .at(context)?
+        .lazy()
+        .with_column(lit(Series::new("__why".into(), messages)).alias("__why"))
+        .select([
+            col(ROW),
+            col(FILE),
+            col(LINE),
+            lit(h.column.clone()).alias("column"),
+            col(h.column.as_str())
+                .cast(DataType::String)
+                .alias("raw_value"),
+            lit(format!("codelist:{}", h.codelist.name)).alias("rule"),
+            col("__why").alias("message"),
+        ]);
+    quarantine.push_frame(failed)?;
+    Ok(())
 }
 
 #[cfg(test)]

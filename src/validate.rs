@@ -11,7 +11,7 @@ use polars::prelude::*;
 
 use crate::error::{EngineContext, Error, Result};
 use crate::quarantine::{Quarantine, FILE, LINE, ROW};
-use crate::schema::{Bound, Field, FieldType};
+use crate::schema::{Bound, Field, FieldType, TableSchema};
 use crate::spec::SourcePlan;
 
 /// One rule applied to one column.
@@ -77,8 +77,21 @@ pub fn validate(
     quarantine: &mut Quarantine,
     repeats: &Repeats,
 ) -> Result<DataFrame> {
-    let schema = &source.schema;
-    let keys = key_sets(schema);
+    let keys = key_sets(&source.schema);
+    let frame = with_repeat_flags(frame, &keys, repeats, source)?;
+    let checks = Checks::of(source, &keys)?;
+    let checked = checks.run(frame, source)?;
+    quarantine_failures(&checked, &checks.rules, source, quarantine)?;
+    keep_valid(checked, source)
+}
+
+/// The frame with, for each key set, a column saying which rows repeat another row's key.
+fn with_repeat_flags(
+    frame: DataFrame,
+    keys: &[Vec<String>],
+    repeats: &Repeats,
+    source: &SourcePlan,
+) -> Result<DataFrame> {
     let mut frame = frame;
     for (i, _) in keys.iter().enumerate() {
         let flags = repeats
@@ -88,106 +101,154 @@ pub fn validate(
             .with_column(flags.with_name(repeat_name(i).into()).into_column())
             .at(|| format!("validating source `{}`", source.name))?;
     }
+    Ok(frame)
+}
 
-    // Each field is read once, in steps that later ones refer to by name: whether it is
-    // missing, its text with missing values nulled, its typed value.
-    let (mut missing, mut values, mut typed) = (Vec::new(), Vec::new(), Vec::new());
-    let mut rules = Vec::new();
-    for field in &schema.fields {
-        let name = field.name.as_str();
-        missing.push(is_missing(field, source).alias(missing_name(name)));
-        values.push(
-            when(col(missing_name(name)))
-                .then(lit(NULL).cast(DataType::String))
-                .otherwise(col(name))
-                .alias(value_name(name)),
-        );
-        let (typed_expr, type_message) =
-            type_field(field, col(value_name(name)), source.dialect.decimal_comma);
-        typed.push(typed_expr.alias(typed_name(name)));
-        let (is_missing, value) = (col(missing_name(name)), col(value_name(name)));
-        let t = col(typed_name(&field.name));
-        let required = field.constraints.required || schema.primary_key.contains(&field.name);
-        if required {
-            rules.push(Rule {
-                column: field.name.clone(),
-                rule: "required",
-                message: "a value is required".into(),
-                fails: is_missing.clone(),
-            });
+/// How every field of a source is read, and every rule its rows are checked against, as
+/// expressions that run in one query.
+struct Checks {
+    /// Whether each field's text is a missing value.
+    missing: Vec<Expr>,
+    /// Each field's text, with missing values nulled.
+    values: Vec<Expr>,
+    /// Each field's typed value.
+    typed: Vec<Expr>,
+    rules: Vec<Rule>,
+}
+
+impl Checks {
+    fn of(source: &SourcePlan, keys: &[Vec<String>]) -> Result<Checks> {
+        let schema = &source.schema;
+        // Each field is read once, in steps that later ones refer to by name: whether it is
+        // missing, its text with missing values nulled, its typed value.
+        let (mut missing, mut values, mut typed) = (Vec::new(), Vec::new(), Vec::new());
+        let mut rules = Vec::new();
+        for field in &schema.fields {
+            let name = field.name.as_str();
+            missing.push(is_missing(field, source).alias(missing_name(name)));
+            values.push(
+                when(col(missing_name(name)))
+                    .then(lit(NULL).cast(DataType::String))
+                    .otherwise(col(name))
+                    .alias(value_name(name)),
+            );
+            let (typed_expr, type_message) =
+                type_field(field, col(value_name(name)), source.dialect.decimal_comma);
+            typed.push(typed_expr.alias(typed_name(name)));
+            rules.extend(field_rules(field, source, keys, type_message)?);
         }
-        if field.field_type != FieldType::String {
-            rules.push(Rule {
-                column: field.name.clone(),
-                rule: "type",
-                message: type_message,
-                fails: value.clone().is_not_null().and(t.clone().is_null()),
-            });
-        }
-        rules.extend(constraint_rules(field, value, t)?);
-        if field.constraints.unique {
-            let set = keys
-                .iter()
-                .position(|k| k.len() == 1 && k[0] == field.name)
-                .expect("a unique field is a key set");
-            rules.push(Rule {
-                column: field.name.clone(),
-                rule: "unique",
-                message: "the value repeats another row's; every occurrence is rejected".into(),
-                fails: col(repeat_name(set)),
-            });
-        }
+        rules.extend(primary_key_rule(schema, keys));
+        Ok(Checks {
+            missing,
+            values,
+            typed,
+            rules,
+        })
     }
-    if !schema.primary_key.is_empty() {
+
+    /// The frame with every field read, every rule's failures (`__fail__{i}`) and whether a
+    /// row fails any (`__any_fail`).
+    fn run(&self, frame: DataFrame, source: &SourcePlan) -> Result<DataFrame> {
+        let fails: Vec<Expr> = self
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| r.fails.clone().fill_null(lit(false)).alias(fail_name(i)))
+            .collect();
+        let any_fail = (0..self.rules.len())
+            .map(|i| col(fail_name(i)))
+            .reduce(|a, b| a.or(b))
+            .unwrap_or(lit(false));
+        frame
+            .lazy()
+            .with_columns(self.missing.clone())
+            .with_columns(self.values.clone())
+            .with_columns(self.typed.clone())
+            .with_columns(fails)
+            .with_column(any_fail.alias("__any_fail"))
+            .collect()
+            .at(|| format!("validating source `{}`", source.name))
+    }
+}
+
+fn fail_name(i: usize) -> String {
+    format!("__fail__{i}")
+}
+
+/// The rules of one field: a value is required, is of the field's type, meets its constraints
+/// and, for a `unique` field, repeats no other row's.
+fn field_rules(
+    field: &Field,
+    source: &SourcePlan,
+    keys: &[Vec<String>],
+    type_message: String,
+) -> Result<Vec<Rule>> {
+    let schema = &source.schema;
+    let name = field.name.as_str();
+    let (is_missing, value) = (col(missing_name(name)), col(value_name(name)));
+    let t = col(typed_name(&field.name));
+    let mut rules = Vec::new();
+    let required = field.constraints.required || schema.primary_key.contains(&field.name);
+    if required {
+        rules.push(Rule {
+            column: field.name.clone(),
+            rule: "required",
+            message: "a value is required".into(),
+            fails: is_missing.clone(),
+        });
+    }
+    if field.field_type != FieldType::String {
+        rules.push(Rule {
+            column: field.name.clone(),
+            rule: "type",
+            message: type_message,
+            fails: value.clone().is_not_null().and(t.clone().is_null()),
+        });
+    }
+    rules.extend(constraint_rules(field, value, t)?);
+    if field.constraints.unique {
         let set = keys
             .iter()
-            .position(|k| *k == schema.primary_key)
-            .expect("the primary key is a key set");
+            .position(|k| k.len() == 1 && k[0] == field.name)
+            .expect("a unique field is a key set");
         rules.push(Rule {
-            column: schema.primary_key.join(","),
-            rule: "primaryKey",
-            message: format!(
-                "the primary key ({}) repeats another row's",
-                schema.primary_key.join(", ")
-            ),
+            column: field.name.clone(),
+            rule: "unique",
+            message: "the value repeats another row's; every occurrence is rejected".into(),
             fails: col(repeat_name(set)),
         });
     }
+    Ok(rules)
+}
 
-    let fail_name = |i: usize| format!("__fail__{i}");
-    let fails: Vec<Expr> = rules
+/// The primary key's rule: no two rows share it (`None` when the schema has no primary key).
+fn primary_key_rule(schema: &TableSchema, keys: &[Vec<String>]) -> Option<Rule> {
+    if schema.primary_key.is_empty() {
+        return None;
+    }
+    let set = keys
         .iter()
-        .enumerate()
-        .map(|(i, r)| r.fails.clone().fill_null(lit(false)).alias(fail_name(i)))
-        .collect();
-    let any_fail = (0..rules.len())
-        .map(|i| col(fail_name(i)))
-        .reduce(|a, b| a.or(b))
-        .unwrap_or(lit(false));
-    let checked = frame
-        .lazy()
-        .with_columns(missing)
-        .with_columns(values)
-        .with_columns(typed)
-        .with_columns(fails)
-        .with_column(any_fail.alias("__any_fail"))
-        .collect()
-        .at(|| format!("validating source `{}`", source.name))?;
+        .position(|k| *k == schema.primary_key)
+        .expect("the primary key is a key set");
+    Some(Rule {
+        column: schema.primary_key.join(","),
+        rule: "primaryKey",
+        message: format!(
+            "the primary key ({}) repeats another row's",
+            schema.primary_key.join(", ")
+        ),
+        fails: col(repeat_name(set)),
+    })
+}
 
+/// Send every failing row to the quarantine, once for each rule it breaks, with its raw text.
+fn quarantine_failures(
+    checked: &DataFrame,
+    rules: &[Rule],
+    source: &SourcePlan,
+    quarantine: &mut Quarantine,
+) -> Result<()> {
     let failing = checked.clone().lazy().filter(col("__any_fail"));
-    let raw_of = |r: &Rule| -> Expr {
-        if schema.field(&r.column).is_some() {
-            col(r.column.as_str())
-        } else {
-            // a composite primary key: show every part of it
-            let parts: Vec<&str> = r.column.split(',').collect();
-            let mut expr = col(parts[0]);
-            for p in &parts[1..] {
-                expr = expr + lit(",") + col(*p);
-            }
-            expr
-        }
-    };
     let rejections: Vec<LazyFrame> = rules
         .iter()
         .enumerate()
@@ -197,7 +258,7 @@ pub fn validate(
                 col(FILE),
                 col(LINE),
                 lit(r.column.clone()).alias("column"),
-                raw_of(r).alias("raw_value"),
+                raw_value(&source.schema, r).alias("raw_value"),
                 lit(r.rule).alias("rule"),
                 lit(r.message.clone()).alias("message"),
             ])
@@ -208,8 +269,28 @@ pub fn validate(
             .at(|| "collecting validation failures".into())?;
         quarantine.push_frame(all)?;
     }
+    Ok(())
+}
 
-    let mut keep: Vec<Expr> = schema
+/// The raw text a broken rule is shown with: its column's.
+fn raw_value(schema: &TableSchema, r: &Rule) -> Expr {
+    if schema.field(&r.column).is_some() {
+        col(r.column.as_str())
+    } else {
+        // a composite primary key: show every part of it
+        let parts: Vec<&str> = r.column.split(',').collect();
+        let mut expr = col(parts[0]);
+        for p in &parts[1..] {
+            expr = expr + lit(",") + col(*p);
+        }
+        expr
+    }
+}
+
+/// The rows that break no rule, with their typed values under the fields' names.
+fn keep_valid(checked: DataFrame, source: &SourcePlan) -> Result<DataFrame> {
+    let mut keep: Vec<Expr> = source
+        .schema
         .fields
         .iter()
         .map(|f| col(typed_name(&f.name)).alias(f.name.as_str()))
@@ -310,13 +391,23 @@ fn bound_lit(b: &Bound) -> Expr {
     }
 }
 
+/// The rules of a field's constraints, in the Table Schema's order: range, length, pattern and
+/// list of allowed values.
 fn constraint_rules(field: &Field, value: Expr, typed: Expr) -> Result<Vec<Rule>> {
+    let mut rules = range_rules(field, &typed);
+    rules.extend(length_rules(field, &value));
+    rules.extend(pattern_rule(field, &value));
+    rules.extend(enum_rule(field, &value, &typed));
+    Ok(rules)
+}
+
+/// `minimum` and `maximum`: the typed value lies within the field's bounds.
+fn range_rules(field: &Field, typed: &Expr) -> Vec<Rule> {
     let c = &field.constraints;
-    let name = field.name.clone();
     let mut rules = Vec::new();
     if let (Some(min), Some(b)) = (&c.minimum, &field.bounds.minimum) {
         rules.push(Rule {
-            column: name.clone(),
+            column: field.name.clone(),
             rule: "minimum",
             message: format!("below the minimum {min}"),
             fails: typed.clone().lt(bound_lit(b)),
@@ -324,15 +415,22 @@ fn constraint_rules(field: &Field, value: Expr, typed: Expr) -> Result<Vec<Rule>
     }
     if let (Some(max), Some(b)) = (&c.maximum, &field.bounds.maximum) {
         rules.push(Rule {
-            column: name.clone(),
+            column: field.name.clone(),
             rule: "maximum",
             message: format!("above the maximum {max}"),
             fails: typed.clone().gt(bound_lit(b)),
         });
     }
+    rules
+}
+
+/// `minLength` and `maxLength`: the text has as many characters as allowed.
+fn length_rules(field: &Field, value: &Expr) -> Vec<Rule> {
+    let c = &field.constraints;
+    let mut rules = Vec::new();
     if let Some(min) = c.min_length {
         rules.push(Rule {
-            column: name.clone(),
+            column: field.name.clone(),
             rule: "minLength",
             message: format!("shorter than {min} characters"),
             fails: value.clone().str().len_chars().lt(lit(min as u32)),
@@ -340,64 +438,70 @@ fn constraint_rules(field: &Field, value: Expr, typed: Expr) -> Result<Vec<Rule>
     }
     if let Some(max) = c.max_length {
         rules.push(Rule {
-            column: name.clone(),
+            column: field.name.clone(),
             rule: "maxLength",
             message: format!("longer than {max} characters"),
             fails: value.clone().str().len_chars().gt(lit(max as u32)),
         });
     }
-    if let Some(pattern) = &c.pattern {
-        // Table Schema patterns match the whole value (XML Schema semantics).
-        rules.push(Rule {
-            column: name.clone(),
-            rule: "pattern",
-            message: format!("does not match the pattern `{pattern}`"),
-            fails: value
+    rules
+}
+
+/// `pattern`: the text matches the field's regular expression.
+fn pattern_rule(field: &Field, value: &Expr) -> Option<Rule> {
+    let pattern = field.constraints.pattern.as_ref()?;
+    // Table Schema patterns match the whole value (XML Schema semantics).
+    Some(Rule {
+        column: field.name.clone(),
+        rule: "pattern",
+        message: format!("does not match the pattern `{pattern}`"),
+        fails: value
+            .clone()
+            .str()
+            .contains(lit(format!("^(?:{pattern})$")), true)
+            .not(),
+    })
+}
+
+/// `enum`: the value is one of the allowed ones (compared as numbers for a numeric field).
+fn enum_rule(field: &Field, value: &Expr, typed: &Expr) -> Option<Rule> {
+    let values = field.constraints.enumeration.as_ref()?;
+    let shown: Vec<String> = values
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(String::from)
+                .unwrap_or_else(|| v.to_string())
+        })
+        .collect();
+    let fails = match field.field_type {
+        FieldType::Integer | FieldType::Year | FieldType::Number => {
+            let nums: Vec<f64> = values
+                .iter()
+                .filter_map(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
+                .collect();
+            typed
                 .clone()
-                .str()
-                .contains(lit(format!("^(?:{pattern})$")), true)
-                .not(),
-        });
-    }
-    if let Some(values) = &c.enumeration {
-        let shown: Vec<String> = values
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(String::from)
-                    .unwrap_or_else(|| v.to_string())
-            })
-            .collect();
-        let fails = match field.field_type {
-            FieldType::Integer | FieldType::Year | FieldType::Number => {
-                let nums: Vec<f64> = values
-                    .iter()
-                    .filter_map(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
-                    .collect();
-                typed
-                    .clone()
-                    .cast(DataType::Float64)
-                    .is_in(
-                        lit(Series::new(PlSmallStr::EMPTY, nums)).implode(false),
-                        false,
-                    )
-                    .not()
-            }
-            _ => value.clone().is_in(string_list(&shown), false).not(),
-        };
-        let listed = if shown.len() > 12 {
-            format!("{}, ... ({} values)", shown[..12].join(", "), shown.len())
-        } else {
-            shown.join(", ")
-        };
-        rules.push(Rule {
-            column: name.clone(),
-            rule: "enum",
-            message: format!("not one of the allowed values: {listed}"),
-            fails: typed.clone().is_not_null().and(fails),
-        });
-    }
-    Ok(rules)
+                .cast(DataType::Float64)
+                .is_in(
+                    lit(Series::new(PlSmallStr::EMPTY, nums)).implode(false),
+                    false,
+                )
+                .not()
+        }
+        _ => value.clone().is_in(string_list(&shown), false).not(),
+    };
+    let listed = if shown.len() > 12 {
+        format!("{}, ... ({} values)", shown[..12].join(", "), shown.len())
+    } else {
+        shown.join(", ")
+    };
+    Some(Rule {
+        column: field.name.clone(),
+        rule: "enum",
+        message: format!("not one of the allowed values: {listed}"),
+        fails: typed.clone().is_not_null().and(fails),
+    })
 }
 
 fn repeat_name(set: usize) -> String {

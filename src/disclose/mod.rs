@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use polars::prelude::*;
 
-use crate::books::DisclosureBooks;
+use crate::books::{AuditSummary, DisclosureBooks};
 use crate::error::{EngineContext, Error, Result};
 use crate::spec::{Aggregate, Disclosure, TablePlan};
 use crate::tabulate::{self, largest, number_column, text_column, CONTRIBUTORS, TOTAL};
@@ -229,6 +229,14 @@ fn cell_name(table: &TablePlan, l: &Layout, i: usize) -> String {
         .join(", ")
 }
 
+/// A link between two tables that share cells: cell `i` of table `to` is cell `map[i]` of table
+/// `from` (`None` where it has no counterpart there).
+struct Link {
+    from: usize,
+    to: usize,
+    map: Vec<Option<usize>>,
+}
+
 /// Protect every table. Tables with `suppress` are suppressed together, sharing suppressions
 /// across linked tables until no table changes; each then passes the audit.
 pub fn protect(tables: Vec<(&TablePlan, DataFrame)>) -> Result<Vec<Protected>> {
@@ -243,22 +251,62 @@ pub fn protect(tables: Vec<(&TablePlan, DataFrame)>) -> Result<Vec<Protected>> {
         });
         rule_sets.push(r);
     }
-    let n = tables.len();
-    let mut links: Vec<(usize, usize, Vec<Option<usize>>)> = Vec::new();
-    for a in 0..n {
-        for b in 0..n {
-            if let (Some(la), Some(lb)) = (&layouts[a], &layouts[b]) {
-                if let Some(map) = link((tables[a].0, la), (tables[b].0, lb)) {
-                    links.push((a, b, map));
-                }
-            }
-        }
-    }
+    let links = find_links(&tables, &layouts);
     let mut needs: Vec<Vec<Option<Protection>>> = layouts
         .iter()
         .zip(&rule_sets)
         .map(|(l, r)| l.as_ref().map(|l| primary(&l.cube, r)).unwrap_or_default())
         .collect();
+    let results = suppress_linked(&tables, &layouts, &links, &mut needs)?;
+
+    let mut out = Vec::new();
+    for (t, (table, df)) in tables.into_iter().enumerate() {
+        let p = finish_one(
+            table,
+            df,
+            layouts[t].as_ref(),
+            results[t].as_ref(),
+            &needs[t],
+        )?;
+        // Both versions get their share of women and sex ratio from the cells as they stand.
+        out.push(Protected {
+            published: tabulate::finish(p.published, table)?,
+            restricted: tabulate::finish(p.restricted, table)?,
+            books: p.books,
+        });
+    }
+    name_links(&mut out, &links);
+    Ok(out)
+}
+
+/// Every pair of suppressed tables where one's cells are cells of the other.
+fn find_links(tables: &[(&TablePlan, DataFrame)], layouts: &[Option<Layout>]) -> Vec<Link> {
+    let n = tables.len();
+    let mut links = Vec::new();
+    for a in 0..n {
+        for b in 0..n {
+            if let (Some(la), Some(lb)) = (&layouts[a], &layouts[b]) {
+                if let Some(map) = link((tables[a].0, la), (tables[b].0, lb)) {
+                    links.push(Link {
+                        from: a,
+                        to: b,
+                        map,
+                    });
+                }
+            }
+        }
+    }
+    links
+}
+
+/// The suppression pattern of every table, consistent across linked tables; `needs` gains the
+/// protection asked of every cell hidden because a linked table hides it.
+fn suppress_linked(
+    tables: &[(&TablePlan, DataFrame)],
+    layouts: &[Option<Layout>],
+    links: &[Link],
+    needs: &mut [Vec<Option<Protection>>],
+) -> Result<Vec<Option<Suppression>>> {
     let mut forced: Vec<Vec<Status>> = layouts
         .iter()
         .map(|l| {
@@ -279,18 +327,7 @@ pub fn protect(tables: Vec<(&TablePlan, DataFrame)>) -> Result<Vec<Protected>> {
             }
         }
         dirty.iter_mut().for_each(|d| *d = false);
-        for (a, b, map) in &links {
-            let Some(sa) = &results[*a] else { continue };
-            for (bi, ai) in map.iter().enumerate() {
-                let Some(ai) = ai else { continue };
-                if sa.status[*ai].hidden() && !forced[*b][bi].hidden() {
-                    // C stays C, D stays D: the same cell, whichever table it is read from.
-                    forced[*b][bi] = sa.status[*ai];
-                    needs[*b][bi].get_or_insert(UNIT);
-                    dirty[*b] = true;
-                }
-            }
-        }
+        carry_hidden(links, &results, &mut forced, needs, &mut dirty);
         if !dirty.contains(&true) {
             break;
         }
@@ -307,35 +344,44 @@ pub fn protect(tables: Vec<(&TablePlan, DataFrame)>) -> Result<Vec<Protected>> {
             });
         }
     }
+    Ok(results)
+}
 
-    let mut out = Vec::new();
-    for (t, (table, df)) in tables.into_iter().enumerate() {
-        let p = finish_one(
-            table,
-            df,
-            layouts[t].as_ref(),
-            results[t].as_ref(),
-            &needs[t],
-        )?;
-        // Both versions get their share of women and sex ratio from the cells as they stand.
-        out.push(Protected {
-            published: tabulate::finish(p.published, table)?,
-            restricted: tabulate::finish(p.restricted, table)?,
-            books: p.books,
-        });
+/// Hide in each table the cells that a table linked to it hides, and mark the tables that
+/// received a cell they did not hide yet (`dirty`), to be suppressed again.
+fn carry_hidden(
+    links: &[Link],
+    results: &[Option<Suppression>],
+    forced: &mut [Vec<Status>],
+    needs: &mut [Vec<Option<Protection>>],
+    dirty: &mut [bool],
+) {
+    for Link { from, to, map } in links {
+        let Some(sa) = &results[*from] else { continue };
+        for (bi, ai) in map.iter().enumerate() {
+            let Some(ai) = ai else { continue };
+            if sa.status[*ai].hidden() && !forced[*to][bi].hidden() {
+                // C stays C, D stays D: the same cell, whichever table it is read from.
+                forced[*to][bi] = sa.status[*ai];
+                needs[*to][bi].get_or_insert(UNIT);
+                dirty[*to] = true;
+            }
+        }
     }
-    // Name the linked tables now that every table is known.
+}
+
+/// Name the linked tables in each table's books, now that every table is known.
+fn name_links(out: &mut [Protected], links: &[Link]) {
     let names: Vec<String> = out.iter().map(|p| p.books.table.clone()).collect();
     // A link goes both ways: each table lists the other.
-    for (a, b, _) in &links {
-        for (x, y) in [(*a, *b), (*b, *a)] {
+    for link in links {
+        for (x, y) in [(link.from, link.to), (link.to, link.from)] {
             let name = names[y].clone();
             if !out[x].books.linked.contains(&name) {
                 out[x].books.linked.push(name);
             }
         }
     }
-    Ok(out)
 }
 
 fn status_codes(status: &[&str], name: &str) -> Column {
@@ -346,6 +392,7 @@ fn status_codes(status: &[&str], name: &str) -> Column {
     b.finish().into_series().into_column()
 }
 
+/// One table's published and restricted versions under its disclosure method, with its books.
 fn finish_one(
     table: &TablePlan,
     df: DataFrame,
@@ -354,19 +401,7 @@ fn finish_one(
     needs: &[Option<Protection>],
 ) -> Result<Protected> {
     let context = || format!("protecting `{}`", table.name);
-    let mut books = DisclosureBooks {
-        table: table.name.clone(),
-        method: Method::Open,
-        cells: df.height() as u64,
-        primary: 0,
-        secondary: 0,
-        rounded: 0,
-        flagged: 0,
-        linked: Vec::new(),
-        audit: None,
-        reason: None,
-    };
-    let height = df.height();
+    let mut books = open_books(table, df.height() as u64);
     // A survey table's estimates are graded here, so both versions carry the grade.
     let df = match &table.disclosure {
         Disclosure::Reliability { .. } => reliability::graded(df, table).at(context)?,
@@ -376,99 +411,18 @@ fn finish_one(
     let published = match (&table.disclosure, layout, result) {
         (Disclosure::Suppress { .. }, Some(l), Some(s)) => {
             books.method = Method::Suppress;
-            let summary = audit(&l.cube, needs, &s.status, &s.certificates).map_err(|f| {
-                let (cell, why) = match f {
-                    AuditFailure::AloneInLine { cell, dim } => (
-                        cell,
-                        format!(
-                            "it is the only hidden cell on its line along `{}`, so the total gives it away",
-                            table.dimensions[dim]
-                        ),
-                    ),
-                    AuditFailure::Unprotected { cell } => (
-                        cell,
-                        "no set of hidden cells keeps it uncertain enough".to_string(),
-                    ),
-                };
-                Error::Disclosure {
-                    table: table.name.clone(),
-                    message: format!("the audit failed on the cell {}: {why}", cell_name(table, l, cell)),
-                }
-            })?;
-            books.audit = Some(summary);
-            let mut hidden = Vec::with_capacity(height);
-            let mut obs = Vec::with_capacity(height);
-            let mut conf = Vec::with_capacity(height);
-            for &i in &l.rows {
-                let st = s.status[i];
-                let c = match st {
-                    Status::Published => "F",
-                    Status::Primary => "C",
-                    Status::Secondary => "D",
-                };
-                match c {
-                    "C" => books.primary += 1,
-                    "D" => books.secondary += 1,
-                    _ => {}
-                }
-                hidden.push(st.hidden());
-                obs.push(if st.hidden() { "Q" } else { "A" });
-                conf.push(c);
-            }
-            let mask = BooleanChunked::from_slice("__hidden".into(), &hidden);
-            let mut lf = df.lazy().with_column(
-                lit(Series::new("__hidden".into(), mask.into_series())).alias("__hidden"),
-            );
-            let measures = blank_where("__hidden", table.measures.iter().map(|m| m.name.clone()));
-            lf = lf.with_columns(measures).drop(cols(["__hidden"]));
-            let mut p = lf.collect().at(context)?;
-            p.with_column(status_codes(&obs, OBS_STATUS)).at(context)?;
-            p.with_column(status_codes(&conf, CONF_STATUS))
-                .at(context)?;
+            books.audit = Some(audited(table, l, s, needs)?);
+            let flags = RowFlags::of(l, s, &mut books);
+            let p = blank_hidden(table, df, &flags)?;
             restricted
-                .with_column(status_codes(&conf, CONF_STATUS))
+                .with_column(status_codes(&flags.conf, CONF_STATUS))
                 .at(context)?;
             p
         }
         (Disclosure::Round { base, seed }, _, _) => {
             books.method = Method::Round { base: *base };
-            let keys: Vec<Vec<String>> = table
-                .dimensions
-                .iter()
-                .map(|d| strings(&df, d))
-                .collect::<PolarsResult<_>>()
-                .at(context)?;
-            let mut p = df.clone();
-            let mut changed = vec![false; height];
-            for m in &table.measures {
-                let values = floats(&df, &m.name).at(context)?;
-                let rounded: Vec<f64> = values
-                    .iter()
-                    .enumerate()
-                    .map(|(r, v)| {
-                        let key: Vec<&str> = keys.iter().map(|k| k[r].as_str()).collect();
-                        let u = unit_draw(
-                            *seed,
-                            &format!("{}|{}|{}", table.name, key.join("|"), m.name),
-                        );
-                        let out = round_random(*v, f64::from(*base), u);
-                        if out != *v {
-                            changed[r] = true;
-                        }
-                        out
-                    })
-                    .collect();
-                let dtype = df.column(&m.name).at(context)?.dtype().clone();
-                let s = Series::new(m.name.as_str().into(), rounded)
-                    .cast(&dtype)
-                    .at(context)?;
-                p.with_column(s.into_column()).at(context)?;
-            }
-            books.rounded = changed.iter().filter(|c| **c).count() as u64;
-            p.with_column(status_codes(&vec!["A"; height], OBS_STATUS))
-                .at(context)?;
-            p.with_column(status_codes(&vec!["F"; height], CONF_STATUS))
-                .at(context)?;
+            let mut p = rounded(table, &df, *base, *seed, &mut books)?;
+            all_free(&mut p).at(context)?;
             p
         }
         (Disclosure::Reliability { .. }, _, _) => {
@@ -479,10 +433,7 @@ fn finish_one(
             books.method = Method::None;
             books.reason = Some(reason.clone());
             let mut p = df.clone();
-            p.with_column(status_codes(&vec!["A"; height], OBS_STATUS))
-                .at(context)?;
-            p.with_column(status_codes(&vec!["F"; height], CONF_STATUS))
-                .at(context)?;
+            all_free(&mut p).at(context)?;
             p
         }
         _ => {
@@ -497,4 +448,157 @@ fn finish_one(
         restricted,
         books,
     })
+}
+
+/// The books of a table before any protection: every one of its `cells` published as computed.
+fn open_books(table: &TablePlan, cells: u64) -> DisclosureBooks {
+    DisclosureBooks {
+        table: table.name.clone(),
+        method: Method::Open,
+        cells,
+        primary: 0,
+        secondary: 0,
+        rounded: 0,
+        flagged: 0,
+        linked: Vec::new(),
+        audit: None,
+        reason: None,
+    }
+}
+
+/// Every cell published as computed: observation status `A` (normal), confidentiality `F` (free).
+fn all_free(p: &mut DataFrame) -> PolarsResult<()> {
+    let height = p.height();
+    p.with_column(status_codes(&vec!["A"; height], OBS_STATUS))?;
+    p.with_column(status_codes(&vec!["F"; height], CONF_STATUS))?;
+    Ok(())
+}
+
+/// The audit of a suppression pattern; a failure names the cell it would give away, and why.
+fn audited(
+    table: &TablePlan,
+    l: &Layout,
+    s: &Suppression,
+    needs: &[Option<Protection>],
+) -> Result<AuditSummary> {
+    audit(&l.cube, needs, &s.status, &s.certificates).map_err(|f| {
+        let (cell, why) = match f {
+            AuditFailure::AloneInLine { cell, dim } => (
+                cell,
+                format!(
+                    "it is the only hidden cell on its line along `{}`, so the total gives it away",
+                    table.dimensions[dim]
+                ),
+            ),
+            AuditFailure::Unprotected { cell } => (
+                cell,
+                "no set of hidden cells keeps it uncertain enough".to_string(),
+            ),
+        };
+        Error::Disclosure {
+            table: table.name.clone(),
+            message: format!(
+                "the audit failed on the cell {}: {why}",
+                cell_name(table, l, cell)
+            ),
+        }
+    })
+}
+
+/// Each row's SDMX flags under a suppression pattern, and whether its value is hidden.
+struct RowFlags {
+    hidden: Vec<bool>,
+    obs: Vec<&'static str>,
+    conf: Vec<&'static str>,
+}
+
+impl RowFlags {
+    /// The flags of the table's rows, counting its primary and secondary suppressions in `books`.
+    fn of(l: &Layout, s: &Suppression, books: &mut DisclosureBooks) -> RowFlags {
+        let height = l.rows.len();
+        let mut hidden = Vec::with_capacity(height);
+        let mut obs = Vec::with_capacity(height);
+        let mut conf = Vec::with_capacity(height);
+        for &i in &l.rows {
+            let st = s.status[i];
+            let c = match st {
+                Status::Published => "F",
+                Status::Primary => "C",
+                Status::Secondary => "D",
+            };
+            match c {
+                "C" => books.primary += 1,
+                "D" => books.secondary += 1,
+                _ => {}
+            }
+            hidden.push(st.hidden());
+            obs.push(if st.hidden() { "Q" } else { "A" });
+            conf.push(c);
+        }
+        RowFlags { hidden, obs, conf }
+    }
+}
+
+/// The published table under cell suppression: hidden cells' measures emptied, flags added.
+fn blank_hidden(table: &TablePlan, df: DataFrame, flags: &RowFlags) -> Result<DataFrame> {
+    let context = || format!("protecting `{}`", table.name);
+    let mask = BooleanChunked::from_slice("__hidden".into(), &flags.hidden);
+    let mut lf = df
+        .lazy()
+        .with_column(lit(Series::new("__hidden".into(), mask.into_series())).alias("__hidden"));
+    let measures = blank_where("__hidden", table.measures.iter().map(|m| m.name.clone()));
+    lf = lf.with_columns(measures).drop(cols(["__hidden"]));
+    let mut p = lf.collect().at(context)?;
+    p.with_column(status_codes(&flags.obs, OBS_STATUS))
+        .at(context)?;
+    p.with_column(status_codes(&flags.conf, CONF_STATUS))
+        .at(context)?;
+    Ok(p)
+}
+
+/// Every measure randomly rounded to a multiple of `base`, each cell by its own draw (seeded by
+/// the table, the cell's codes and the measure, so a rerun rounds alike); `books` counts the
+/// rows that changed.
+fn rounded(
+    table: &TablePlan,
+    df: &DataFrame,
+    base: u32,
+    seed: u64,
+    books: &mut DisclosureBooks,
+) -> Result<DataFrame> {
+    let context = || format!("protecting `{}`", table.name);
+    let keys: Vec<Vec<String>> = table
+        .dimensions
+        .iter()
+        .map(|d| strings(df, d))
+        .collect::<PolarsResult<_>>()
+        .at(context)?;
+    let mut p = df.clone();
+    let mut changed = vec![false; df.height()];
+    for m in &table.measures {
+        let values = floats(df, &m.name).at(context)?;
+        let rounded: Vec<f64> = values
+            .iter()
+            .enumerate()
+            .map(|(r, v)| {
+                let key: Vec<&str> = keys.iter().map(|k| k[r].as_str()).collect();
+                let u = unit_draw(
+                    seed,
+                    &format!("{}|{}|{}", table.name, key.join("|"), m.name),
+                );
+                let out = round_random(*v, f64::from(base), u);
+                if out != *v {
+                    changed[r] = true;
+                }
+                out
+            })
+            .collect();
+        let dtype = df.column(&m.name).at(context)?.dtype().clone();
+        let s = Series::new(m.name.as_str().into(), rounded)
+            .cast(&dtype)
+            .at(context)?;
+        p.with_column(s.into_column()).at(context)?;
+    }
+    books.rounded = changed.iter().filter(|c| **c).count() as u64;
+    Ok(p)
 }

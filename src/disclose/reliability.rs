@@ -69,13 +69,47 @@ pub(super) fn reliable(
         .iter()
         .map(|f| Reliability::from_code(f).unwrap_or(Reliability::TooUnreliable))
         .collect();
-    let keys: Vec<Vec<String>> = table
-        .dimensions
-        .iter()
-        .map(|d| strings(df, d))
-        .collect::<PolarsResult<_>>()?;
-    let key = |r: usize, replace: Option<(usize, &str)>| -> String {
-        keys.iter()
+    let grades = Grades::of(table, df, &flags)?;
+    let hidden = Hidden::of(table, &flags, &grades, books);
+    let mut p = hidden.blank(table, df)?;
+    let height = p.height();
+    p.with_column(status_codes(&hidden.obs, OBS_STATUS))?;
+    p.with_column(status_codes(
+        &vec![ConfStatus::Free.code(); height],
+        CONF_STATUS,
+    ))?;
+    Ok(p)
+}
+
+/// Every cell's grade, found by its codes, so that a share can look up the estimates it uses.
+struct Grades {
+    /// `keys[d][r]`: row `r`'s code in dimension `d`.
+    keys: Vec<Vec<String>>,
+    by_cell: HashMap<String, Reliability>,
+}
+
+impl Grades {
+    fn of(table: &TablePlan, df: &DataFrame, flags: &[Reliability]) -> PolarsResult<Grades> {
+        let keys: Vec<Vec<String>> = table
+            .dimensions
+            .iter()
+            .map(|d| strings(df, d))
+            .collect::<PolarsResult<_>>()?;
+        let mut grades = Grades {
+            keys,
+            by_cell: HashMap::new(),
+        };
+        grades.by_cell = (0..df.height())
+            .map(|r| (grades.key(r, None), flags[r]))
+            .collect();
+        Ok(grades)
+    }
+
+    /// The codes of row `r`'s cell, or of its neighbour with `code` in dimension `d` when
+    /// `replace` is `Some((d, code))`.
+    fn key(&self, r: usize, replace: Option<(usize, &str)>) -> String {
+        self.keys
+            .iter()
             .enumerate()
             .map(|(d, k)| match replace {
                 Some((rd, code)) if rd == d => code,
@@ -83,79 +117,102 @@ pub(super) fn reliable(
             })
             .collect::<Vec<_>>()
             .join("\u{1f}")
-    };
-    let flag_of: HashMap<String, Reliability> =
-        (0..df.height()).map(|r| (key(r, None), flags[r])).collect();
-    let suppressed = |k: String| {
-        flag_of
-            .get(&k)
-            .is_none_or(|f| *f == Reliability::TooUnreliable)
-    };
-    let sex = table
-        .sex
-        .as_ref()
-        .and_then(|s| table.dimensions.iter().position(|d| d == s));
-    let share_dim = table
-        .share_of
-        .as_ref()
-        .and_then(|s| table.dimensions.iter().position(|d| d == s));
-    let mut hide_estimate = Vec::with_capacity(df.height());
-    let mut hide_pct = Vec::with_capacity(df.height());
-    let mut hide_share = Vec::with_capacity(df.height());
-    let mut obs = Vec::with_capacity(df.height());
-    for (r, flag) in flags.iter().enumerate() {
-        let f = *flag == Reliability::TooUnreliable;
-        hide_estimate.push(f);
-        hide_pct.push(sex.is_some_and(|s| {
-            suppressed(key(r, Some((s, sex::FEMALE)))) || suppressed(key(r, Some((s, sex::MALE))))
-        }));
-        hide_share.push(f || share_dim.is_some_and(|d| suppressed(key(r, Some((d, TOTAL))))));
-        obs.push(if *flag == Reliability::Acceptable {
-            ObsStatus::Normal.code()
-        } else {
-            ObsStatus::LowReliability.code()
-        });
-        match flag {
-            Reliability::TooUnreliable => books.primary += 1,
-            Reliability::UseWithCaution => books.flagged += 1,
-            Reliability::Acceptable => {}
-        }
     }
-    let mut lf = df.clone().lazy().with_columns([
-        lit(Series::new("__e".into(), hide_estimate)).alias("__e"),
-        lit(Series::new("__p".into(), hide_pct)).alias("__p"),
-        lit(Series::new("__s".into(), hide_share)).alias("__s"),
-    ]);
-    let names: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    let present = |c: &String| names.contains(c);
-    let mut exprs = blank_where("__e", estimate_columns(table));
-    exprs.extend(blank_where(
-        "__p",
-        [
-            PCT_FEMALE.to_string(),
-            format!("{PCT_FEMALE}_se"),
-            crate::tabulate::SEX_RATIO.to_string(),
-        ]
-        .into_iter()
-        .filter(present),
-    ));
-    exprs.extend(blank_where(
-        "__s",
-        [SHARE.to_string(), format!("{SHARE}_se")]
+
+    /// Whether the estimate of row `r`'s neighbour with `code` in dimension `d` is suppressed
+    /// as too unreliable (or is not in the table at all).
+    fn suppressed(&self, r: usize, d: usize, code: &str) -> bool {
+        self.by_cell
+            .get(&self.key(r, Some((d, code))))
+            .is_none_or(|f| *f == Reliability::TooUnreliable)
+    }
+}
+
+/// Which values of each row are hidden: its estimate with its precision, its share of women and
+/// sex ratio, its share of the total; and each row's observation status.
+struct Hidden {
+    estimate: Vec<bool>,
+    pct: Vec<bool>,
+    share: Vec<bool>,
+    obs: Vec<&'static str>,
+}
+
+impl Hidden {
+    /// A share is hidden when an estimate it is computed from is; `books` counts the suppressed
+    /// (`F`) and the flagged (`E`) estimates.
+    fn of(
+        table: &TablePlan,
+        flags: &[Reliability],
+        grades: &Grades,
+        books: &mut DisclosureBooks,
+    ) -> Hidden {
+        let position = |name: &Option<String>| {
+            name.as_ref()
+                .and_then(|s| table.dimensions.iter().position(|d| d == s))
+        };
+        let sex = position(&table.sex);
+        let share_dim = position(&table.share_of);
+        let n = flags.len();
+        let mut hidden = Hidden {
+            estimate: Vec::with_capacity(n),
+            pct: Vec::with_capacity(n),
+            share: Vec::with_capacity(n),
+            obs: Vec::with_capacity(n),
+        };
+        for (r, flag) in flags.iter().enumerate() {
+            let f = *flag == Reliability::TooUnreliable;
+            hidden.estimate.push(f);
+            hidden.pct.push(sex.is_some_and(|s| {
+                grades.suppressed(r, s, sex::FEMALE) || grades.suppressed(r, s, sex::MALE)
+            }));
+            hidden
+                .share
+                .push(f || share_dim.is_some_and(|d| grades.suppressed(r, d, TOTAL)));
+            hidden.obs.push(if *flag == Reliability::Acceptable {
+                ObsStatus::Normal.code()
+            } else {
+                ObsStatus::LowReliability.code()
+            });
+            match flag {
+                Reliability::TooUnreliable => books.primary += 1,
+                Reliability::UseWithCaution => books.flagged += 1,
+                Reliability::Acceptable => {}
+            }
+        }
+        hidden
+    }
+
+    /// The table with the hidden values emptied (the share columns only where the table has them).
+    fn blank(&self, table: &TablePlan, df: &DataFrame) -> PolarsResult<DataFrame> {
+        let mut lf = df.clone().lazy().with_columns([
+            lit(Series::new("__e".into(), &self.estimate)).alias("__e"),
+            lit(Series::new("__p".into(), &self.pct)).alias("__p"),
+            lit(Series::new("__s".into(), &self.share)).alias("__s"),
+        ]);
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let present = |c: &String| names.contains(c);
+        let mut exprs = blank_where("__e", estimate_columns(table));
+        exprs.extend(blank_where(
+            "__p",
+            [
+                PCT_FEMALE.to_string(),
+                format!("{PCT_FEMALE}_se"),
+                crate::tabulate::SEX_RATIO.to_string(),
+            ]
             .into_iter()
             .filter(present),
-    ));
-    lf = lf.with_columns(exprs).drop(cols(["__e", "__p", "__s"]));
-    let mut p = lf.collect()?;
-    let height = p.height();
-    p.with_column(status_codes(&obs, OBS_STATUS))?;
-    p.with_column(status_codes(
-        &vec![ConfStatus::Free.code(); height],
-        CONF_STATUS,
-    ))?;
-    Ok(p)
+        ));
+        exprs.extend(blank_where(
+            "__s",
+            [SHARE.to_string(), format!("{SHARE}_se")]
+                .into_iter()
+                .filter(present),
+        ));
+        lf = lf.with_columns(exprs).drop(cols(["__e", "__p", "__s"]));
+        lf.collect()
+    }
 }
