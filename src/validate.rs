@@ -13,11 +13,12 @@ use crate::error::{EngineContext, Error, Result};
 use crate::quarantine::{Quarantine, FILE, LINE, ROW};
 use crate::schema::{Bound, Field, FieldType, TableSchema};
 use crate::spec::SourcePlan;
+use crate::vocab;
 
 /// One rule applied to one column.
 struct Rule {
     column: String,
-    rule: &'static str,
+    rule: vocab::Rule,
     message: String,
     fails: Expr,
 }
@@ -192,7 +193,7 @@ fn field_rules(
     if required {
         rules.push(Rule {
             column: field.name.clone(),
-            rule: "required",
+            rule: vocab::Rule::Required,
             message: "a value is required".into(),
             fails: is_missing.clone(),
         });
@@ -200,7 +201,7 @@ fn field_rules(
     if field.field_type != FieldType::String {
         rules.push(Rule {
             column: field.name.clone(),
-            rule: "type",
+            rule: vocab::Rule::Type,
             message: type_message,
             fails: value.clone().is_not_null().and(t.clone().is_null()),
         });
@@ -213,7 +214,7 @@ fn field_rules(
             .expect("a unique field is a key set");
         rules.push(Rule {
             column: field.name.clone(),
-            rule: "unique",
+            rule: vocab::Rule::Unique,
             message: "the value repeats another row's; every occurrence is rejected".into(),
             fails: col(repeat_name(set)),
         });
@@ -232,7 +233,7 @@ fn primary_key_rule(schema: &TableSchema, keys: &[Vec<String>]) -> Option<Rule> 
         .expect("the primary key is a key set");
     Some(Rule {
         column: schema.primary_key.join(","),
-        rule: "primaryKey",
+        rule: vocab::Rule::PrimaryKey,
         message: format!(
             "the primary key ({}) repeats another row's",
             schema.primary_key.join(", ")
@@ -259,7 +260,7 @@ fn quarantine_failures(
                 col(LINE),
                 lit(r.column.clone()).alias("column"),
                 raw_value(&source.schema, r).alias("raw_value"),
-                lit(r.rule).alias("rule"),
+                lit(r.rule.to_string()).alias("rule"),
                 lit(r.message.clone()).alias("message"),
             ])
         })
@@ -408,7 +409,7 @@ fn range_rules(field: &Field, typed: &Expr) -> Vec<Rule> {
     if let (Some(min), Some(b)) = (&c.minimum, &field.bounds.minimum) {
         rules.push(Rule {
             column: field.name.clone(),
-            rule: "minimum",
+            rule: vocab::Rule::Minimum,
             message: format!("below the minimum {min}"),
             fails: typed.clone().lt(bound_lit(b)),
         });
@@ -416,7 +417,7 @@ fn range_rules(field: &Field, typed: &Expr) -> Vec<Rule> {
     if let (Some(max), Some(b)) = (&c.maximum, &field.bounds.maximum) {
         rules.push(Rule {
             column: field.name.clone(),
-            rule: "maximum",
+            rule: vocab::Rule::Maximum,
             message: format!("above the maximum {max}"),
             fails: typed.clone().gt(bound_lit(b)),
         });
@@ -431,7 +432,7 @@ fn length_rules(field: &Field, value: &Expr) -> Vec<Rule> {
     if let Some(min) = c.min_length {
         rules.push(Rule {
             column: field.name.clone(),
-            rule: "minLength",
+            rule: vocab::Rule::MinLength,
             message: format!("shorter than {min} characters"),
             fails: value.clone().str().len_chars().lt(lit(min as u32)),
         });
@@ -439,7 +440,7 @@ fn length_rules(field: &Field, value: &Expr) -> Vec<Rule> {
     if let Some(max) = c.max_length {
         rules.push(Rule {
             column: field.name.clone(),
-            rule: "maxLength",
+            rule: vocab::Rule::MaxLength,
             message: format!("longer than {max} characters"),
             fails: value.clone().str().len_chars().gt(lit(max as u32)),
         });
@@ -453,7 +454,7 @@ fn pattern_rule(field: &Field, value: &Expr) -> Option<Rule> {
     // Table Schema patterns match the whole value (XML Schema semantics).
     Some(Rule {
         column: field.name.clone(),
-        rule: "pattern",
+        rule: vocab::Rule::Pattern,
         message: format!("does not match the pattern `{pattern}`"),
         fails: value
             .clone()
@@ -498,7 +499,7 @@ fn enum_rule(field: &Field, value: &Expr, typed: &Expr) -> Option<Rule> {
     };
     Some(Rule {
         column: field.name.clone(),
-        rule: "enum",
+        rule: vocab::Rule::Enum,
         message: format!("not one of the allowed values: {listed}"),
         fails: typed.clone().is_not_null().and(fails),
     })

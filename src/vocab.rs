@@ -162,7 +162,7 @@ pub enum ObsStatus {
 }
 
 impl ObsStatus {
-    pub fn code(self) -> &'static str {
+    pub const fn code(self) -> &'static str {
         match self {
             ObsStatus::Normal => "A",
             ObsStatus::Suppressed => "Q",
@@ -183,7 +183,7 @@ pub enum ConfStatus {
 }
 
 impl ConfStatus {
-    pub fn code(self) -> &'static str {
+    pub const fn code(self) -> &'static str {
         match self {
             ConfStatus::Free => "F",
             ConfStatus::Confidential => "C",

@@ -16,7 +16,7 @@ use crate::books::{AuditSummary, DisclosureBooks};
 use crate::error::{EngineContext, Error, Result};
 use crate::spec::{Aggregate, Disclosure, TablePlan};
 use crate::tabulate::{self, largest, number_column, text_column, CONTRIBUTORS, TOTAL};
-use crate::vocab::Method;
+use crate::vocab::{ConfStatus, Method, ObsStatus};
 
 pub use cube::{
     audit, primary, round_random, suppress, unit_draw, AuditFailure, CellStats, Certificate, Cube,
@@ -469,8 +469,14 @@ fn open_books(table: &TablePlan, cells: u64) -> DisclosureBooks {
 /// Every cell published as computed: observation status `A` (normal), confidentiality `F` (free).
 fn all_free(p: &mut DataFrame) -> PolarsResult<()> {
     let height = p.height();
-    p.with_column(status_codes(&vec!["A"; height], OBS_STATUS))?;
-    p.with_column(status_codes(&vec!["F"; height], CONF_STATUS))?;
+    p.with_column(status_codes(
+        &vec![ObsStatus::Normal.code(); height],
+        OBS_STATUS,
+    ))?;
+    p.with_column(status_codes(
+        &vec![ConfStatus::Free.code(); height],
+        CONF_STATUS,
+    ))?;
     Ok(())
 }
 
@@ -522,18 +528,22 @@ impl RowFlags {
         for &i in &l.rows {
             let st = s.status[i];
             let c = match st {
-                Status::Published => "F",
-                Status::Primary => "C",
-                Status::Secondary => "D",
+                Status::Published => ConfStatus::Free,
+                Status::Primary => ConfStatus::Confidential,
+                Status::Secondary => ConfStatus::Secondary,
             };
             match c {
-                "C" => books.primary += 1,
-                "D" => books.secondary += 1,
-                _ => {}
+                ConfStatus::Confidential => books.primary += 1,
+                ConfStatus::Secondary => books.secondary += 1,
+                ConfStatus::Free => {}
             }
             hidden.push(st.hidden());
-            obs.push(if st.hidden() { "Q" } else { "A" });
-            conf.push(c);
+            obs.push(if st.hidden() {
+                ObsStatus::Suppressed.code()
+            } else {
+                ObsStatus::Normal.code()
+            });
+            conf.push(c.code());
         }
         RowFlags { hidden, obs, conf }
     }

@@ -22,15 +22,13 @@ use super::{neutralize, Written};
 use crate::disclose::{CONF_STATUS, OBS_STATUS};
 use crate::error::{EngineContext, Error, Result};
 use crate::spec::{SdmxAgency, TablePlan, TimePeriod};
+use crate::vocab::{ConfStatus, ObsStatus};
 
-/// Observation status of a published figure (SDMX CL_OBS_STATUS): `A`, normal value.
-pub const OBS_NORMAL: &str = "A";
-/// Observation status of a figure hidden by disclosure control: `Q`, missing value; suppressed.
-pub const OBS_SUPPRESSED: &str = "Q";
-/// Confidentiality status (SDMX CL_CONF_STATUS): `F`, free for publication.
-pub const CONF_FREE: &str = "F";
-/// Confidentiality status of a sensitive cell: `C`, confidential statistical information.
-pub const CONF_CONFIDENTIAL: &str = "C";
+/// The status codes an observation carries when its table has none (see `vocab`).
+const OBS_NORMAL: &str = ObsStatus::Normal.code();
+const OBS_SUPPRESSED: &str = ObsStatus::Suppressed.code();
+const CONF_FREE: &str = ConfStatus::Free.code();
+const CONF_CONFIDENTIAL: &str = ConfStatus::Confidential.code();
 
 /// The codes of the two status attributes, with their labels, from the SDMX global code lists
 /// of the SDMX Content-Oriented Guidelines (Annex 1, cross-domain concepts OBS_STATUS and

@@ -15,7 +15,7 @@ use crate::spec::{Aggregate, Disclosure, TablePlan};
 /// The code of a total in any dimension (SDMX convention).
 pub const TOTAL: &str = "_T";
 /// Sex codes every table shows, in this order (SDMX CL_SEX).
-pub const SEX_CODES: [&str; 3] = ["F", "M", "_U"];
+pub const SEX_CODES: [&str; 3] = crate::vocab::sex::COMPLETE;
 pub const PCT_FEMALE: &str = "pct_female";
 pub const SEX_RATIO: &str = "sex_ratio";
 
@@ -418,8 +418,13 @@ fn gender_columns(
     // One F and one M row per combination (the table is completed by sex); `first` keeps a
     // suppressed (empty) cell empty, where `sum` would turn it into zero.
     let fm = with_key.clone().group_by(keys.clone()).agg([
-        v.clone().filter(col(sex).eq(lit("F"))).first().alias("__f"),
-        v.filter(col(sex).eq(lit("M"))).first().alias("__m"),
+        v.clone()
+            .filter(col(sex).eq(lit(crate::vocab::sex::FEMALE)))
+            .first()
+            .alias("__f"),
+        v.filter(col(sex).eq(lit(crate::vocab::sex::MALE)))
+            .first()
+            .alias("__m"),
     ]);
     let (f, m) = (col("__f"), col("__m"));
     let on_total = |e: Expr| {

@@ -13,6 +13,7 @@ use super::{number_column, text_column, PCT_FEMALE, SEX_CODES, SEX_RATIO, TOTAL}
 use crate::error::{EngineContext, Error, Result};
 use crate::spec::{DesignPlan, TablePlan};
 use crate::survey::{Design, Estimate};
+use crate::vocab::sex;
 
 /// Unweighted number of respondents in a cell.
 pub const RESPONDENTS: &str = "respondents";
@@ -263,7 +264,7 @@ impl Cells<'_> {
     fn sex_shares(&self, i: usize, s: usize) -> SexShares {
         let mut out = SexShares::default();
         let grid = self.grid;
-        if let (Some(f), Some(m)) = (grid.position(s, "F"), grid.position(s, "M")) {
+        if let (Some(f), Some(m)) = (grid.position(s, sex::FEMALE), grid.position(s, sex::MALE)) {
             let (fi, mi) = (grid.moved(i, s, f), grid.moved(i, s, m));
             let mut stated = self.members[fi].clone();
             stated.extend_from_slice(&self.members[mi]);
