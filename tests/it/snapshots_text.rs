@@ -427,21 +427,7 @@ const ERRORS: &[Scenario] = &[
     }),
     ("error_survey_lonely_psu", || {
         let tmp = tempfile::tempdir().unwrap();
-        let text = std::fs::read_to_string(repo("pipelines/enquete_migration.toml"))
-            .unwrap()
-            .replace("lonely_psu = \"adjust\"", "lonely_psu = \"fail\"")
-            .replace("../sample_data", &repo("sample_data").display().to_string())
-            .replace("../schemas", &repo("schemas").display().to_string());
-        let pipeline = tmp.path().join("p.toml");
-        std::fs::write(&pipeline, text).unwrap();
-        failing(
-            marsad()
-                .args(["-q", "run"])
-                .arg(&pipeline)
-                .arg("--output")
-                .arg(tmp.path().join("out")),
-            3,
-        )
+        failing(&mut crate::survey::lonely_psu_failing(tmp.path()), 3)
     }),
 ];
 

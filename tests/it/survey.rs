@@ -187,25 +187,29 @@ fn at_computed(keys: &[Vec<String>], key: &[String]) -> usize {
     keys.iter().position(|k| k == key).unwrap()
 }
 
-/// `fail` refuses the design's lonely PSU and names its stratum; exit code 3 (input).
-#[test]
-fn a_lonely_psu_under_fail_names_the_stratum() {
-    let tmp = tempfile::tempdir().unwrap();
+/// A run of the survey pipeline under `lonely_psu = "fail"`, copied into `dir` (output in
+/// `dir/out`).
+pub(crate) fn lonely_psu_failing(dir: &std::path::Path) -> assert_cmd::Command {
     let text = std::fs::read_to_string(repo("pipelines/enquete_migration.toml"))
         .unwrap()
         .replace("lonely_psu = \"adjust\"", "lonely_psu = \"fail\"")
         .replace("../sample_data", &repo("sample_data").display().to_string())
         .replace("../schemas", &repo("schemas").display().to_string());
-    let pipeline = tmp.path().join("p.toml");
+    let pipeline = dir.join("p.toml");
     std::fs::write(&pipeline, text).unwrap();
-    let (_, stderr) = outputs(
-        marsad()
-            .args(["-q", "run"])
-            .arg(&pipeline)
-            .arg("--output")
-            .arg(tmp.path().join("out")),
-        3,
-    );
+    let mut cmd = marsad();
+    cmd.args(["-q", "run"])
+        .arg(&pipeline)
+        .arg("--output")
+        .arg(dir.join("out"));
+    cmd
+}
+
+/// `fail` refuses the design's lonely PSU and names its stratum; exit code 3 (input).
+#[test]
+fn a_lonely_psu_under_fail_names_the_stratum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, stderr) = outputs(&mut lonely_psu_failing(tmp.path()), 3);
     assert!(
         stderr.contains("MA-12-R") && stderr.contains("only one PSU"),
         "{stderr}"
