@@ -102,8 +102,10 @@ def main():
         else:
             f.write(DUCKDB_JOB)
 
+    # --force: every run publishes a new release, as the first does (same inputs are otherwise
+    # "up to date" and skip publishing)
     marsad_cmd = [marsad, "-q", "run", os.path.join(ROOT, "benches", "permits_bench.toml"),
-                  "--input", f"titres={data}", "--output", os.path.join(out, "marsad")]
+                  "--input", f"titres={data}", "--output", os.path.join(out, "marsad"), "--force"]
     duck_cmd = [python, job, os.path.join(ROOT, "benches", "permits_duckdb.sql"), data, ROOT, duck_parquet]
     m_runs, d_runs = [], []
     for i in range(args.runs):

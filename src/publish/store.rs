@@ -113,10 +113,13 @@ impl Store {
     ) -> Result<PathBuf> {
         let releases = self.dir.join(area);
         std::fs::create_dir_all(&releases).map_err(write_error(&releases))?;
-        let home = releases.join(id);
-        if home.exists() {
-            // the same run id published again (--force): replace the old copy, which is ours
-            std::fs::remove_dir_all(&home).map_err(write_error(&home))?;
+        // the same run id published again in the same second (--force): a new name, never a
+        // removal of a release a link may show
+        let mut home = releases.join(id);
+        let mut n = 1;
+        while home.exists() {
+            n += 1;
+            home = releases.join(format!("{id}-{n}"));
         }
         std::fs::rename(staged, &home).map_err(write_error(&home))?;
         step("moved");
@@ -437,6 +440,29 @@ mod tests {
         claim(&empty, "p").unwrap();
         assert!(empty.join(MARKER).exists());
         claim(&empty, "p").unwrap();
+    }
+
+    #[test]
+    fn the_same_release_twice_never_removes_the_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        let store = Store::open(&target, "p", Wait::NoWait).unwrap();
+        for n in 0..2 {
+            let staged = store.staging().unwrap();
+            std::fs::create_dir_all(staged.path().join("public")).unwrap();
+            std::fs::write(staged.path().join("public/n.txt"), n.to_string()).unwrap();
+            let staged = staged.keep();
+            store
+                .release(
+                    &staged,
+                    "releases",
+                    "same-id",
+                    &[(target.clone(), "public")],
+                )
+                .unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(target.join("n.txt")).unwrap(), "1");
+        assert_eq!(list_releases(&store.dir).unwrap().len(), 2);
     }
 
     #[test]
