@@ -251,13 +251,24 @@ fn first_entries(dir: &Path, n: usize) -> Vec<String> {
     names
 }
 
-/// Whether an output path may become a link: absent, a link already, an empty folder, or a
-/// dataset folder written by an older marsad. Checked for every link before data is read.
-pub fn check_link_path(path: &Path) -> Result<()> {
+/// Whether an output path may become a link: absent, a link into the output's store
+/// (`<output>.releases`), an empty folder, or a dataset folder written by an older marsad.
+/// Checked for every link before data is read; a user's own link is never replaced.
+pub fn check_link_path(path: &Path, store: &Path) -> Result<()> {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return Ok(());
     };
-    if meta.file_type().is_symlink() || is_legacy_folder(path) {
+    if meta.file_type().is_symlink() {
+        return if points_into(path, store) {
+            Ok(())
+        } else {
+            Err(not_ours(
+                path,
+                vec!["(it is a link marsad did not make)".into()],
+            ))
+        };
+    }
+    if is_legacy_folder(path) {
         return Ok(());
     }
     if meta.is_dir() {
@@ -269,6 +280,16 @@ pub fn check_link_path(path: &Path) -> Result<()> {
         return Err(not_ours(path, files));
     }
     Err(not_ours(path, vec!["(it is a file)".into()]))
+}
+
+/// Whether the link at `path` points inside `store`, as the links marsad makes do.
+fn points_into(path: &Path, store: &Path) -> bool {
+    let Ok(to) = std::fs::read_link(path) else {
+        return false;
+    };
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let to = absolute(&parent.join(to));
+    to.starts_with(absolute(store))
 }
 
 /// A real folder holding a manifest written by marsad (before releases existed).

@@ -311,7 +311,7 @@ fn open_stores(plan: &Plan, targets: &[PathBuf], wait: Wait) -> Result<Vec<Store
             } else {
                 publish::sibling(target, suffix)
             };
-            store::check_link_path(&link)?;
+            store::check_link_path(&link, &publish::sibling(target, "releases"))?;
         }
     }
     // in path order, so that two pipelines sharing outputs cannot wait for each other

@@ -35,7 +35,7 @@ pub fn check_file(
     // with --output the quarantine goes to an owned folder, like any output of marsad's
     let store = match output {
         Some(dir) => {
-            store::check_link_path(dir)?;
+            store::check_link_path(dir, &crate::publish::sibling(dir, "releases"))?;
             Some(Store::open(dir, "validate", Wait::Wait)?)
         }
         None => None,
@@ -55,7 +55,26 @@ pub fn check_file(
     };
     let processed = pass::process(cx, ingest::files(&source), scratch)?;
     let closed = sink.finish(prov.key_values("quarantine"))?;
-    let q = &closed.frame()?;
+    let errors = errors(&closed.frame()?)?;
+    if let (Some(dir), Some(store)) = (output, &store) {
+        let staged = store.staging()?;
+        output::write_quarantine(&staged.path().join("validation"), &closed)?;
+        let id = store::unique();
+        let links = [(dir.to_path_buf(), "validation")];
+        store.release(staged.path(), "validation", &id, &links)?;
+        store.prune("validation", 1, &[dir.to_path_buf()])?;
+    }
+    Ok(FileCheck {
+        file: file.display().to_string(),
+        schema: schema.display().to_string(),
+        valid: processed.books.rows_rejected == 0,
+        books: processed.books,
+        errors,
+    })
+}
+
+/// Every rejection as the JSON report lists it: line, column, raw value, rule, message.
+fn errors(q: &DataFrame) -> Result<Vec<serde_json::Value>> {
     let context = || "listing rejections".to_string();
     let text = |c: &str| -> Result<Vec<String>> {
         let col = q
@@ -77,7 +96,7 @@ pub fn check_file(
         text("rule")?,
         text("message")?,
     );
-    let errors = (0..q.height())
+    Ok((0..q.height())
         .map(|i| {
             serde_json::json!({
                 "line": lines[i].parse::<u64>().unwrap_or(0),
@@ -87,20 +106,5 @@ pub fn check_file(
                 "message": messages[i],
             })
         })
-        .collect();
-    if let (Some(dir), Some(store)) = (output, &store) {
-        let staged = store.staging()?;
-        output::write_quarantine(&staged.path().join("validation"), &closed)?;
-        let id = store::unique();
-        let links = [(dir.to_path_buf(), "validation")];
-        store.release(staged.path(), "validation", &id, &links)?;
-        store.prune("validation", 1, &[dir.to_path_buf()])?;
-    }
-    Ok(FileCheck {
-        file: file.display().to_string(),
-        schema: schema.display().to_string(),
-        valid: processed.books.rows_rejected == 0,
-        books: processed.books,
-        errors,
-    })
+        .collect())
 }

@@ -364,3 +364,16 @@ fn a_new_release_says_what_changed_since_the_last() {
     );
     assert!(report.contains("- sex=F: 2 -> 4"), "{report}");
 }
+
+#[test]
+fn a_users_own_link_at_the_output_path_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = small(dir.path(), "out");
+    let theirs = dir.path().join("documents");
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::os::unix::fs::symlink(&theirs, dir.path().join("out")).unwrap();
+    let out = run_small(&pipeline, &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a link marsad did not make"));
+    assert_eq!(std::fs::read_link(dir.path().join("out")).unwrap(), theirs);
+}

@@ -282,6 +282,42 @@ impl Resolver<'_> {
         })
     }
 
+    /// Where a table's SDMX time period comes from: one of its dimensions (with no total), a
+    /// fixed period, or none.
+    fn time_period(
+        &self,
+        spec: &TableSdmxSpec,
+        dimensions: &[String],
+        totals: &[String],
+        context: &str,
+    ) -> Result<TimePeriod> {
+        Ok(match (&spec.time, &spec.time_period) {
+            (Some(d), None) => {
+                if !dimensions.contains(d.get_ref()) {
+                    return self.err(
+                        d.span(),
+                        format!(
+                            "{context}: the time dimension `{}` is not one of its dimensions",
+                            d.get_ref()
+                        ),
+                    );
+                }
+                if totals.contains(d.get_ref()) {
+                    return self.err(d.span(), format!("{context}: the time dimension `{}` cannot have totals (`_T` is not a time period)", d.get_ref()));
+                }
+                TimePeriod::Dimension(d.get_ref().clone())
+            }
+            (None, Some(p)) => TimePeriod::Fixed(p.clone()),
+            (None, None) => TimePeriod::None,
+            (Some(d), Some(_)) => {
+                return self.err(
+                    d.span(),
+                    format!("{context}: give `time` or `time_period`, not both"),
+                )
+            }
+        })
+    }
+
     fn table_sdmx(
         &self,
         t: &TableSpec,
@@ -309,31 +345,7 @@ impl Resolver<'_> {
             }
             None => format!("DF_{}", sdmx_upper(t.name.get_ref())),
         };
-        let time = match (&spec.time, &spec.time_period) {
-            (Some(d), None) => {
-                if !dimensions.contains(d.get_ref()) {
-                    return self.err(
-                        d.span(),
-                        format!(
-                            "{context}: the time dimension `{}` is not one of its dimensions",
-                            d.get_ref()
-                        ),
-                    );
-                }
-                if totals.contains(d.get_ref()) {
-                    return self.err(d.span(), format!("{context}: the time dimension `{}` cannot have totals (`_T` is not a time period)", d.get_ref()));
-                }
-                TimePeriod::Dimension(d.get_ref().clone())
-            }
-            (None, Some(p)) => TimePeriod::Fixed(p.clone()),
-            (None, None) => TimePeriod::None,
-            (Some(d), Some(_)) => {
-                return self.err(
-                    d.span(),
-                    format!("{context}: give `time` or `time_period`, not both"),
-                )
-            }
-        };
+        let time = self.time_period(spec, dimensions, totals, &context)?;
         let mut concepts = BTreeMap::new();
         for (dim, concept) in &spec.concepts {
             if !dimensions.contains(dim) {
