@@ -90,7 +90,8 @@ fn check_file(schema: &Path, args: Args) -> marsad::Result<()> {
         null_markers: Vec::new(),
     };
     let file = &args.target;
-    match run::check_file(schema, file, dialect, args.output.as_deref()) {
+    let wait = super::wait(args.no_wait);
+    match run::check_file(schema, file, dialect, args.output.as_deref(), wait) {
         Ok(check) => {
             match args.format {
                 Format::Text => print!("{}", report::file_check_text(&check, 50)),

@@ -26,14 +26,18 @@ pub fn compare(
     table: &TablePlan,
     now: &DataFrame,
 ) -> Result<Option<TableRevision>> {
-    let Some(before) = read_table(&previous.join("tables"), &table.name)? else {
-        return Ok(None);
+    let before = match read_table(&previous.join("tables"), &table.name) {
+        Ok(Some(before)) => before,
+        Ok(None) => return Ok(None),
+        Err(e) => return Ok(unreadable(table, e)),
+    };
+    // a table whose dimensions or measures changed is a new table: nothing to compare
+    let old = match cells(&before, table) {
+        Ok(old) => old,
+        Err(e) => return Ok(unreadable(table, e)),
     };
     let context = || format!("comparing `{}` with the previous release", table.name);
-    let (old, new) = (
-        cells(&before, table).at(context)?,
-        cells(now, table).at(context)?,
-    );
+    let new = cells(now, table).at(context)?;
     let mut r = TableRevision {
         table: table.name.clone(),
         previous_run_id: previous_run.to_string(),
@@ -69,6 +73,13 @@ pub fn compare(
     moves.truncate(LARGEST);
     r.largest = moves;
     Ok(Some(r))
+}
+
+/// The previous release cannot be compared (another layout, an unreadable file): said, and
+/// publishing goes on.
+fn unreadable(table: &TablePlan, e: impl std::fmt::Display) -> Option<TableRevision> {
+    tracing::warn!(table = %table.name, "not compared with the previous release: {e}");
+    None
 }
 
 fn cell_name(table: &TablePlan, key: &[String]) -> String {

@@ -138,6 +138,13 @@ impl Store {
             .dir
             .join(format!("link-{}-{}", std::process::id(), unique()));
         std::os::unix::fs::symlink(&relative, &fresh).map_err(write_error(&fresh))?;
+        // checked again now: something may have appeared at the link path while the data was
+        // read, and it is not ours to replace
+        let area = to.parent().and_then(Path::parent).unwrap_or(&self.dir);
+        if let Err(e) = check_link_path(link, area) {
+            let _ = std::fs::remove_file(&fresh);
+            return Err(e);
+        }
         if is_legacy_folder(link) {
             self.retire_legacy(link)?;
         }
@@ -212,11 +219,12 @@ struct Marker<'a> {
 /// empty. Any other folder is refused, naming a few of its files.
 pub fn claim(dir: &Path, pipeline: &str) -> Result<()> {
     if dir.join(MARKER).is_file() {
-        return Ok(());
+        return same_pipeline(dir, pipeline);
     }
     if dir.exists() {
         let files = first_entries(dir, 5);
-        if !files.is_empty() {
+        // another run may have marked it since we looked
+        if !files.is_empty() && !dir.join(MARKER).is_file() {
             return Err(not_ours(dir, files));
         }
     }
@@ -228,6 +236,22 @@ pub fn claim(dir: &Path, pipeline: &str) -> Result<()> {
     .unwrap_or_default();
     let path = dir.join(MARKER);
     std::fs::write(&path, marker + "\n").map_err(write_error(&path))
+}
+
+/// Two pipelines writing one output would replace each other's releases: the marker names its
+/// pipeline, and another one is refused.
+fn same_pipeline(dir: &Path, pipeline: &str) -> Result<()> {
+    let text = std::fs::read_to_string(dir.join(MARKER)).unwrap_or_default();
+    let owner = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|m| m["pipeline"].as_str().map(String::from));
+    match owner {
+        Some(owner) if owner != pipeline => Err(Error::NotOurs {
+            dir: dir.to_path_buf(),
+            files: format!("the releases of the pipeline `{owner}`"),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn not_ours(dir: &Path, files: Vec<String>) -> Error {
@@ -282,6 +306,22 @@ pub fn check_link_path(path: &Path, store: &Path) -> Result<()> {
     Err(not_ours(path, vec!["(it is a file)".into()]))
 }
 
+/// A path with its links resolved as far as it exists, for ordering and comparing stores.
+pub fn real_path(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| absolute(path))
+}
+
+/// Whether two links show halves of the same release (a run killed between switching them
+/// leaves them apart, and the next run must then publish again).
+pub fn same_release(a: &Path, b: &Path) -> bool {
+    let release = |p: &Path| {
+        std::fs::canonicalize(p)
+            .ok()
+            .and_then(|r| r.parent().map(Path::to_path_buf))
+    };
+    matches!((release(a), release(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// Whether the link at `path` points inside `store`, as the links marsad makes do.
 fn points_into(path: &Path, store: &Path) -> bool {
     let Ok(to) = std::fs::read_link(path) else {
@@ -308,6 +348,29 @@ fn is_legacy_folder(path: &Path) -> bool {
 
 /// A root or home folder is never an output, whatever it holds.
 pub fn refuse_dangerous(target: &Path) -> Result<()> {
+    // an output inside a store would be moved or deleted with the store's releases
+    // the output path itself is a link into its store: resolve its folder, not the link
+    let parent = target.parent().filter(|p| !p.as_os_str().is_empty());
+    let real = match (parent, target.file_name()) {
+        (Some(p), Some(name)) => real_path(p).join(name),
+        (None, Some(name)) => real_path(Path::new(".")).join(name),
+        _ => absolute(target),
+    };
+    for place in [absolute(target), real] {
+        let inside = place
+            .ancestors()
+            .skip(1)
+            .find(|a| a.join(MARKER).is_file() && a.extension().is_some_and(|e| e == "releases"));
+        if let Some(store) = inside {
+            return Err(Error::Usage {
+                message: format!(
+                    "{} is inside {}, where marsad keeps releases; give the output a folder of its own",
+                    target.display(),
+                    store.display()
+                ),
+            });
+        }
+    }
     let canon = std::fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf());
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let root = canon.parent().is_none() || target.file_name().is_none();

@@ -297,7 +297,22 @@ fn protect_all(
 
 /// Claim and lock the store of every output before any data is read, so that a folder marsad
 /// did not make is refused at once and a second run waits for the first.
-fn open_stores(plan: &Plan, targets: &[PathBuf], wait: Wait) -> Result<Vec<Store>> {
+/// The links a run switches, by suffix of the output path, and the area of the store each
+/// points into.
+const RUN_LINKS: &[(&str, &str)] = &[
+    ("", "releases"),
+    ("restricted", "releases"),
+    ("rejected", "rejected"),
+];
+/// The one link `validate` switches.
+const VALIDATE_LINKS: &[(&str, &str)] = &[("", "validation")];
+
+fn open_stores(
+    plan: &Plan,
+    targets: &[PathBuf],
+    links: &[(&str, &str)],
+    wait: Wait,
+) -> Result<Vec<Store>> {
     if let Some(root) = &plan.output_root {
         store::refuse_dangerous(root)?;
         refuse_inputs_inside(plan, root)?;
@@ -305,18 +320,20 @@ fn open_stores(plan: &Plan, targets: &[PathBuf], wait: Wait) -> Result<Vec<Store
     }
     for target in targets {
         refuse_inputs_inside(plan, target)?;
-        for suffix in ["", "restricted", "rejected", "validation"] {
+        for (suffix, area) in links {
             let link = if suffix.is_empty() {
                 target.clone()
             } else {
                 publish::sibling(target, suffix)
             };
-            store::check_link_path(&link, &publish::sibling(target, "releases"))?;
+            store::check_link_path(&link, &publish::sibling(target, "releases").join(area))?;
         }
     }
-    // in path order, so that two pipelines sharing outputs cannot wait for each other
+    // in the order of the stores' real paths, so that two pipelines sharing outputs cannot
+    // wait for each other
+    let real = |t: &PathBuf| store::real_path(&publish::sibling(t, "releases"));
     let mut order: Vec<usize> = (0..targets.len()).collect();
-    order.sort_by(|a, b| targets[*a].cmp(&targets[*b]));
+    order.sort_by_key(|i| real(&targets[*i]));
     let mut opened: Vec<Option<Store>> = targets.iter().map(|_| None).collect();
     for i in order {
         opened[i] = Some(Store::open(&targets[i], &plan.name, wait)?);
@@ -357,7 +374,7 @@ pub(super) fn current_run_id(target: &Path) -> Option<String> {
 /// atomically.
 pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
     let targets: Vec<PathBuf> = plan.outputs.iter().map(|o| o.dir.clone()).collect();
-    let stores = open_stores(plan, &targets, opts.wait)?;
+    let stores = open_stores(plan, &targets, RUN_LINKS, opts.wait)?;
     let scratch = match stores.first() {
         Some(s) => s.staging()?,
         None => tempfile::tempdir().map_err(crate::error::write_error(Path::new(".")))?,
@@ -375,7 +392,8 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
     let mut manifest = session.manifest.clone();
     let mut fresh = 0;
     for (output, store) in plan.outputs.iter().zip(&stores) {
-        let same = current_run_id(&output.dir).as_deref() == Some(manifest.run_id.as_str());
+        let same = current_run_id(&output.dir).as_deref() == Some(manifest.run_id.as_str())
+            && store::same_release(&output.dir, &publish::sibling(&output.dir, "restricted"));
         if same && !opts.force && over.is_none() {
             info!(output = %output.name, dir = %output.dir.display(), "up to date: the current release has the same run id");
             continue;
@@ -391,7 +409,9 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
         let rejected = over.is_some();
         let (_release, m) =
             output::publish_output(plan, output, store, &session, &mut tables, rejected, &m)?;
-        if !rejected {
+        if rejected {
+            store.prune("rejected", 1, &[publish::sibling(&output.dir, "rejected")])?;
+        } else {
             let links = [
                 output.dir.clone(),
                 publish::sibling(&output.dir, "restricted"),
@@ -399,7 +419,6 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
             store.prune("releases", output.keep_releases, &links)?;
             store.prune("rejected", 1, &[])?;
         }
-
         manifest.outputs.extend(m.outputs);
         manifest.timings_ms = m.timings_ms;
     }
@@ -420,7 +439,7 @@ pub fn run(plan: &Plan, opts: RunOptions) -> Result<Manifest> {
 
 /// `marsad validate`: ingest, validate and harmonize; write the quarantine and the report.
 pub fn validate_only(plan: &Plan, dir: &Path, opts: RunOptions) -> Result<Manifest> {
-    let stores = open_stores(plan, &[dir.to_path_buf()], opts.wait)?;
+    let stores = open_stores(plan, &[dir.to_path_buf()], VALIDATE_LINKS, opts.wait)?;
     let store = &stores[0];
     let scratch = store.staging()?;
     let Session {

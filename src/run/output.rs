@@ -253,9 +253,10 @@ pub fn publish_output(
     }];
     write_books(&restricted, &cm)?;
     write_books(&public, &m.public())?;
+    // restricted first: until the public link moves, readers see the last release whole
     let links = [
-        (output.dir.clone(), "public"),
         (restricted_link, "restricted"),
+        (output.dir.clone(), "public"),
     ];
     let home = store.release(staging.path(), "releases", &id, &links)?;
     info!(output = %output.name, dir = %output.dir.display(), release = %home.display(), "published");

@@ -22,6 +22,7 @@ pub fn check_file(
     file: &Path,
     dialect: Dialect,
     output: Option<&Path>,
+    wait: Wait,
 ) -> Result<FileCheck> {
     let source = crate::spec::single_file(schema, file, dialect)?;
     let mut timings = Timings::default();
@@ -35,8 +36,9 @@ pub fn check_file(
     // with --output the quarantine goes to an owned folder, like any output of marsad's
     let store = match output {
         Some(dir) => {
-            store::check_link_path(dir, &crate::publish::sibling(dir, "releases"))?;
-            Some(Store::open(dir, "validate", Wait::Wait)?)
+            let area = crate::publish::sibling(dir, "releases").join("validation");
+            store::check_link_path(dir, &area)?;
+            Some(Store::open(dir, "validate", wait)?)
         }
         None => None,
     };

@@ -408,7 +408,7 @@ pub struct TableSpec {
     pub title: Option<String>,
     /// The columns the table is broken down by; the one harmonized through the `sex` list is
     /// the sex dimension.
-    #[schemars(with = "Vec<String>")]
+    #[schemars(with = "Vec<String>", length(min = 1))]
     pub dimensions: Vec<Spanned<String>>,
     /// What each cell holds (at least one measure), e.g. `[{ name = "titres", agg = "count" }]`.
     #[schemars(length(min = 1))]
@@ -489,6 +489,7 @@ pub struct OutputSpec {
     pub quarantine: bool,
     /// How many releases to keep (default 5); older ones are deleted after a new one is in
     /// place. The current release is always kept.
+    #[schemars(range(min = 1))]
     pub keep_releases: Option<usize>,
     /// The file formats of the tables (default `["parquet"]`).
     #[schemars(with = "Option<Vec<Format>>")]

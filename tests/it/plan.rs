@@ -168,3 +168,35 @@ fn a_usage_error_names_no_file_and_line() {
     );
     assert!(!err.contains(":0:0"), "{err}");
 }
+
+#[test]
+fn pseudo_codes_are_accepted_for_any_list_and_the_total_for_none() {
+    let (dir, path) = pipeline(
+        "codelist = \"sexes.csv\"\nmissing = \"_U\"\nunknown = \"_O\"",
+        "[[output]]\ndir = \"out\"",
+    );
+    std::fs::write(
+        dir.path().join("sexes.csv"),
+        "code,label,synonyms\nF,Femme,femme\nM,Homme,homme\n",
+    )
+    .unwrap();
+    run(&path, 0);
+    let (_dir, path) = pipeline("codelist = \"sex\"\nunknown = \"_T\"", "");
+    let err = run(&path, 2);
+    assert!(err.contains("counted twice"), "{err}");
+}
+
+#[test]
+fn outputs_must_have_folders_of_their_own_and_the_name_no_path() {
+    let (_dir, path) = pipeline(
+        "codelist = \"sex\"",
+        "[[output]]\nname = \"a\"\ndir = \"out\"\n[[output]]\nname = \"b\"\ndir = \"out.restricted\"",
+    );
+    let err = run(&path, 2);
+    assert!(err.contains("give each output its own folder"), "{err}");
+    let (_dir, path) = pipeline("codelist = \"sex\"", "");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("name = \"p\"", "name = \"../p\"")).unwrap();
+    let err = run(&path, 2);
+    assert!(err.contains("give a plain name"), "{err}");
+}

@@ -377,3 +377,87 @@ fn a_users_own_link_at_the_output_path_is_left_alone() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("a link marsad did not make"));
     assert_eq!(std::fs::read_link(dir.path().join("out")).unwrap(), theirs);
 }
+
+#[test]
+fn validate_then_run_then_validate_again_all_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = small(dir.path(), "out");
+    let validate = || {
+        marsad()
+            .args(["-q", "validate"])
+            .arg(&pipeline)
+            .output()
+            .unwrap()
+    };
+    assert!(validate().status.success());
+    assert!(run_small(&pipeline, &[]).status.success());
+    assert!(validate().status.success());
+    assert!(dir
+        .path()
+        .join("out.validation/quarantine/quarantine.csv")
+        .exists());
+    assert_complete(&dir.path().join("out"));
+}
+
+#[test]
+fn validate_never_writes_over_a_published_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = small(dir.path(), "out");
+    assert!(run_small(&pipeline, &[]).status.success());
+    let out = marsad()
+        .args(["-q", "validate"])
+        .arg(&pipeline)
+        .arg("--output")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // the public path still shows the release, with no quarantine in it
+    assert!(!dir.path().join("out/quarantine").exists());
+    assert_complete(&dir.path().join("out"));
+}
+
+#[test]
+fn a_run_killed_between_its_two_links_is_published_again_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = small(dir.path(), "out");
+    assert!(run_small(&pipeline, &[]).status.success());
+    // new inputs; the run dies after switching its first link
+    let data = std::fs::read_to_string(dir.path().join("data.csv")).unwrap();
+    std::fs::write(dir.path().join("data.csv"), data + "5,F\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let killed = marsad()
+        .env("MARSAD_ABORT_AFTER", "linked:1")
+        .args(["-q", "run"])
+        .arg(&pipeline)
+        .output()
+        .unwrap();
+    assert!(!killed.status.success());
+    assert_complete(&dir.path().join("out"));
+    let out = marsad().args(["run"]).arg(&pipeline).output().unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("up to date"));
+    let (public, restricted) = (
+        manifest(&dir.path().join("out")),
+        manifest(&dir.path().join("out.restricted")),
+    );
+    assert_eq!(public["run_id"], restricted["run_id"]);
+}
+
+#[test]
+fn an_output_inside_a_store_or_shared_with_another_pipeline_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = small(dir.path(), "out");
+    assert!(run_small(&pipeline, &[]).status.success());
+    let inside = dir.path().join("out.releases/mine");
+    let out = run_small(&pipeline, &["--output", inside.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("where marsad keeps releases"));
+    // another pipeline on the same output
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, text.replace("name = \"small\"", "name = \"other\"")).unwrap();
+    let out = run_small(&other, &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the releases of the pipeline `small`"));
+}

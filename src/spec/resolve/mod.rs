@@ -61,6 +61,17 @@ impl Resolver<'_> {
                 )
             }
         };
+        let name = spec.name.get_ref();
+        let plain = std::path::Path::new(name).components().count() == 1
+            && !name.contains(['/', '\\'])
+            && name != ".."
+            && name != ".";
+        if !plain || name.trim().is_empty() {
+            return self.err(
+                spec.name.span(),
+                format!("the pipeline's name `{name}` names its output folder: give a plain name without / or .."),
+            );
+        }
         if spec.sources.is_empty() {
             return self.err(0..0, "the pipeline has no [[source]]; declare at least one");
         }
@@ -297,10 +308,11 @@ impl Resolver<'_> {
                 }
             });
             let dir = match &overrides.output {
-                Some(root) if spec.outputs.len() == 1 => root.clone(),
-                Some(root) => root.join(&name),
+                Some(root) if spec.outputs.len() == 1 => clean(root),
+                Some(root) => clean(&root.join(&name)),
                 None => self.file(o.dir.get_ref()),
             };
+            self.distinct_dir(&outputs, &dir, o)?;
             outputs.push(self.output(o, name, dir, spec, tables)?);
         }
         if outputs.is_empty() {
@@ -321,6 +333,32 @@ impl Resolver<'_> {
             });
         }
         Ok(outputs)
+    }
+
+    /// Two outputs in one folder, or one in another's `.restricted` (or other sibling), would
+    /// replace each other's releases.
+    fn distinct_dir(&self, outputs: &[OutputPlan], dir: &Path, o: &OutputSpec) -> Result<()> {
+        let siblings = |d: &Path| -> Vec<PathBuf> {
+            let mut all = vec![d.to_path_buf()];
+            for s in ["restricted", "rejected", "releases", "validation"] {
+                all.push(crate::publish::sibling(d, s));
+            }
+            all
+        };
+        let clash = outputs.iter().find(|other| {
+            siblings(&other.dir).contains(&dir.to_path_buf()) || siblings(dir).contains(&other.dir)
+        });
+        match clash {
+            Some(other) => self.err(
+                o.dir.span(),
+                format!(
+                    "this output's folder {} is the folder of output `{}` or beside it; give each output its own folder",
+                    dir.display(),
+                    other.name
+                ),
+            ),
+            None => Ok(()),
+        }
     }
 
     fn output(

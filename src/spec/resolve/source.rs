@@ -19,7 +19,7 @@ use crate::spec::{
     CheckPlan, DeriveKind, DerivePlan, DesignPlan, Dialect, HarmonizePlan, Overrides, Role,
     SourcePlan, UnpivotPlan,
 };
-use crate::vocab::sex;
+use crate::vocab::{sex, NOT_APPLICABLE, OTHER, TOTAL, UNKNOWN};
 
 impl Resolver<'_> {
     pub(super) fn source(
@@ -183,6 +183,17 @@ impl Resolver<'_> {
     /// pipeline's own spellings), read through the crosswalk for countries.
     fn codelist(&self, h: &HarmonizeSpec) -> Result<CodeList> {
         let name = h.codelist.get_ref();
+        let known =
+            name == "none" || name.ends_with(".csv") || codelist::BUILTIN.contains(&name.as_str());
+        if !known {
+            return self.err(
+                h.codelist.span(),
+                format!(
+                    "unknown code list `{name}`; embedded lists: {}; or `none`, or a path to a CSV file code,label,synonyms",
+                    codelist::BUILTIN.join(", ")
+                ),
+            );
+        }
         let is_country = name == "country";
         for (what, span) in [
             ("crosswalk", h.crosswalk.as_ref().map(|c| c.span())),
@@ -230,21 +241,37 @@ impl Resolver<'_> {
             .chain(h.unknown.iter().map(|c| ("unknown =".to_string(), c)))
             .chain(h.missing.iter().map(|c| ("missing =".to_string(), c)));
         for (what, code) in given {
-            if list.contains_code(code.get_ref()) {
+            let c = code.get_ref().as_str();
+            if c == TOTAL {
+                return self.err(
+                    code.span(),
+                    format!(
+                        "harmonize `{}`: {what} `_T`, the total, which marsad computes itself: a row coded `_T` would be counted twice",
+                        h.column.get_ref()
+                    ),
+                );
+            }
+            // the SDMX pseudo-codes marsad writes for any list: unknown, other, not applicable,
+            // non response
+            let pseudo = [UNKNOWN, OTHER, NOT_APPLICABLE, "_N"].contains(&c);
+            if pseudo || list.contains_code(c) {
                 continue;
             }
-            let hint = match list.lookup(code.get_ref()) {
+            let hint = match list.lookup(c) {
                 Some(known) => format!("; did you mean `{known}`?"),
                 None => String::new(),
+            };
+            let listed = if codelist::BUILTIN.contains(&list.name.as_str()) {
+                format!(" (its codes: `marsad codes list {}`)", list.name)
+            } else {
+                format!(" (its codes are in the file {})", h.codelist.get_ref())
             };
             return self.err(
                 code.span(),
                 format!(
-                    "harmonize `{}`: {what} `{}`, which is not a code of the list `{}`{hint} (codes are written as the list writes them: `marsad codes list {}`)",
+                    "harmonize `{}`: {what} `{c}`, which is not a code of the list `{}`{hint}{listed}",
                     h.column.get_ref(),
-                    code.get_ref(),
                     list.name,
-                    list.name
                 ),
             );
         }
