@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{write_error, Error, Result};
+pub use crate::paths::sibling;
 
 /// The file that marks a folder as marsad's.
 pub const MARKER: &str = ".marsad";
@@ -44,17 +45,6 @@ pub struct Store {
     /// The output path (a link to the current release's public half).
     pub target: PathBuf,
     _lock: File,
-}
-
-/// `out/x` with a suffix: `out/x.restricted`.
-pub fn sibling(target: &Path, suffix: &str) -> PathBuf {
-    let mut name = target
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".");
-    name.push(suffix);
-    target.with_file_name(name)
 }
 
 impl Store {

@@ -341,7 +341,7 @@ impl Resolver<'_> {
         let siblings = |d: &Path| -> Vec<PathBuf> {
             let mut all = vec![d.to_path_buf()];
             for s in ["restricted", "rejected", "releases", "validation"] {
-                all.push(crate::publish::sibling(d, s));
+                all.push(crate::paths::sibling(d, s));
             }
             all
         };
