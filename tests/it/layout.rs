@@ -12,6 +12,7 @@ const ORDER: &[&[&str]] = &[
         "error",
         "text",
         "frame",
+        "paths",
         "codelist",
         "schema",
         "survey",
