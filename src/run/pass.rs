@@ -246,7 +246,9 @@ fn source_books(
         "validated"
     );
     for u in &unmapped {
-        warn!(source = %source.name, column = %u.column, raw_value = %u.raw_value, rows = u.rows, "value not in code list `{}`", u.codelist);
+        // a log line is no place for a 200,000-character cell: the restricted report has it whole
+        let shown = shorten(&u.raw_value, 60);
+        warn!(source = %source.name, column = %u.column, raw_value = %shown, rows = u.rows, "value not in code list `{}`", u.codelist);
     }
     SourceBooks {
         name: source.name.clone(),
@@ -322,4 +324,21 @@ fn count_failures(quarantine: &DataFrame) -> Result<Vec<Failure>> {
             rows: rows.get(i).unwrap_or(0),
         })
         .collect())
+}
+
+/// At most `n` characters of `text`, with `…` when cut.
+fn shorten(text: &str, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_values_are_cut_for_the_log() {
+        assert_eq!(super::shorten("Narnia", 60), "Narnia");
+        assert_eq!(super::shorten(&"é".repeat(100), 3), "ééé…");
+    }
 }
