@@ -8,10 +8,10 @@ use super::{sdmx_id, sdmx_upper, Resolver};
 use crate::codelist::{CodeList, RegionLevel};
 use crate::error::Result;
 use crate::spec::raw::{DisclosureSpec, DominanceSpec, MethodName, PipelineSpec, ReliabilitySpec};
-use crate::spec::raw::{TableSdmxSpec, TableSpec};
+use crate::spec::raw::{MeasureSpec, TableSdmxSpec, TableSpec};
 use crate::spec::{
-    Aggregate, DeriveKind, Disclosure, Filter, MeasurePlan, Role, SdmxTable, SourcePlan, TablePlan,
-    TimePeriod, DEFAULT_THRESHOLD,
+    Aggregate, DeriveKind, DesignPlan, Disclosure, Filter, MeasurePlan, Role, SdmxTable,
+    SourcePlan, TablePlan, TimePeriod, DEFAULT_THRESHOLD,
 };
 
 impl Resolver<'_> {
@@ -150,68 +150,86 @@ impl Resolver<'_> {
                     format!("{context}: the measure name `{name}` is already used"),
                 );
             }
-            if let Some(design) = &source.design {
-                let ok = m.agg == Aggregate::WeightedCount
-                    && m.column.is_none()
-                    && m.weight
-                        .as_ref()
-                        .is_none_or(|w| *w.get_ref() == design.weight)
-                    && t.measures.len() == 1;
-                if !ok {
-                    return self.err(
-                        m.name.span(),
-                        format!("{context}: a table over the survey source `{}` has one measure, `agg = \"weighted_count\"`, estimated with the design weight `{}`", source.name, design.weight),
-                    );
-                }
-                measures.push(MeasurePlan {
-                    name,
-                    agg: m.agg,
-                    column: Some(design.weight.clone()),
-                    unit: m.unit.clone().unwrap_or_else(|| "PS".into()),
-                });
-                continue;
-            }
-            let column = match (m.agg, &m.column, &m.weight) {
-                (Aggregate::Count, None, None) => None,
-                (Aggregate::Sum, Some(c), None) | (Aggregate::WeightedCount, None, Some(c)) => {
-                    self.column_exists(&source.columns, c, context)?;
-                    Some(c.get_ref().clone())
-                }
-                (Aggregate::Count, _, _) => {
-                    return self.err(
-                        m.name.span(),
-                        format!("{context}: measure `{name}`: `count` takes no column"),
-                    )
-                }
-                (Aggregate::Sum, _, _) => {
-                    return self.err(
-                        m.name.span(),
-                        format!("{context}: measure `{name}`: `sum` needs `column`"),
-                    )
-                }
-                (Aggregate::WeightedCount, _, _) => {
-                    return self.err(
-                        m.name.span(),
-                        format!("{context}: measure `{name}`: `weighted_count` needs `weight`"),
-                    )
-                }
+            let measure = match &source.design {
+                Some(design) => self.survey_measure(t, m, source, design, context)?,
+                None => self.measure(m, source, context)?,
             };
-            let unit = m.unit.clone().unwrap_or_else(|| {
-                if m.agg == Aggregate::Count {
-                    "PS"
-                } else {
-                    "_Z"
-                }
-                .to_string()
-            });
-            measures.push(MeasurePlan {
-                name,
-                agg: m.agg,
-                column,
-                unit,
-            });
+            measures.push(measure);
         }
         Ok(measures)
+    }
+
+    /// A survey table has one measure: the weighted count, with the design weight.
+    fn survey_measure(
+        &self,
+        t: &TableSpec,
+        m: &MeasureSpec,
+        source: &SourcePlan,
+        design: &DesignPlan,
+        context: &str,
+    ) -> Result<MeasurePlan> {
+        let ok = m.agg == Aggregate::WeightedCount
+            && m.column.is_none()
+            && m.weight
+                .as_ref()
+                .is_none_or(|w| *w.get_ref() == design.weight)
+            && t.measures.len() == 1;
+        if !ok {
+            return self.err(
+                m.name.span(),
+                format!("{context}: a table over the survey source `{}` has one measure, `agg = \"weighted_count\"`, estimated with the design weight `{}`", source.name, design.weight),
+            );
+        }
+        Ok(MeasurePlan {
+            name: m.name.get_ref().clone(),
+            agg: m.agg,
+            column: Some(design.weight.clone()),
+            unit: m.unit.clone().unwrap_or_else(|| "PS".into()),
+        })
+    }
+
+    /// A measure of a table over register rows: a count, or a sum or weighted count of a column.
+    fn measure(&self, m: &MeasureSpec, source: &SourcePlan, context: &str) -> Result<MeasurePlan> {
+        let name = m.name.get_ref().clone();
+        let column = match (m.agg, &m.column, &m.weight) {
+            (Aggregate::Count, None, None) => None,
+            (Aggregate::Sum, Some(c), None) | (Aggregate::WeightedCount, None, Some(c)) => {
+                self.column_exists(&source.columns, c, context)?;
+                Some(c.get_ref().clone())
+            }
+            (Aggregate::Count, _, _) => {
+                return self.err(
+                    m.name.span(),
+                    format!("{context}: measure `{name}`: `count` takes no column"),
+                )
+            }
+            (Aggregate::Sum, _, _) => {
+                return self.err(
+                    m.name.span(),
+                    format!("{context}: measure `{name}`: `sum` needs `column`"),
+                )
+            }
+            (Aggregate::WeightedCount, _, _) => {
+                return self.err(
+                    m.name.span(),
+                    format!("{context}: measure `{name}`: `weighted_count` needs `weight`"),
+                )
+            }
+        };
+        let unit = m.unit.clone().unwrap_or_else(|| {
+            if m.agg == Aggregate::Count {
+                "PS"
+            } else {
+                "_Z"
+            }
+            .to_string()
+        });
+        Ok(MeasurePlan {
+            name,
+            agg: m.agg,
+            column,
+            unit,
+        })
     }
 
     /// The table's disclosure control: its own fields over the pipeline's, over the defaults.
