@@ -6,7 +6,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use crate::error::{csv_error, EngineContext, Result};
+use crate::error::{csv_error, EngineContext, Error, Result};
 
 /// A column of a table (or source) as text, `missing` where empty: dimension codes, flags,
 /// design labels.
@@ -59,4 +59,15 @@ pub fn csv_rows<W: Write>(w: &mut csv::Writer<W>, df: &DataFrame, path: &Path) -
         .map_err(csv_error(path))?;
     }
     Ok(())
+}
+
+/// A Parquet file read whole; a file that cannot be opened is a read error naming it.
+pub fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let file = std::fs::File::open(path).map_err(|source| Error::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    ParquetReader::new(file)
+        .finish()
+        .at(|| format!("reading {}", path.display()))
 }

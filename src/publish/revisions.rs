@@ -9,7 +9,7 @@ use polars::prelude::*;
 
 use crate::books::{Revision, TableRevision};
 use crate::error::{EngineContext, Result};
-use crate::frame::text_column;
+use crate::frame::{read_parquet as read, text_column};
 use crate::spec::TablePlan;
 
 /// How many of the largest revisions each table lists.
@@ -143,11 +143,4 @@ fn read_table(tables: &Path, name: &str) -> Result<Option<DataFrame>> {
     let context = || format!("reading {}", dir.display());
     let all = concat(parts, UnionArgs::default()).at(context)?;
     all.collect().at(context).map(Some)
-}
-
-fn read(path: &Path) -> Result<DataFrame> {
-    let file = std::fs::File::open(path).map_err(crate::error::write_error(path))?;
-    ParquetReader::new(file)
-        .finish()
-        .at(|| format!("reading {}", path.display()))
 }

@@ -164,7 +164,15 @@ impl Store {
             .filter_map(|l| std::fs::canonicalize(l).ok())
             .filter_map(|p| p.parent().map(Path::to_path_buf))
             .collect();
-        let all = list_area(&self.dir, area)?;
+        // a dataset moved aside from an older marsad is kept until someone deletes it: it may
+        // hold more than marsad wrote
+        let all: Vec<PathBuf> = list_area(&self.dir, area)?
+            .into_iter()
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("legacy-"))
+            })
+            .collect();
         let excess = all.len().saturating_sub(keep);
         let mut removed = Vec::new();
         for old in all.into_iter().take(excess) {
@@ -537,6 +545,25 @@ mod tests {
         }
         assert_eq!(std::fs::read_to_string(target.join("n.txt")).unwrap(), "1");
         assert_eq!(list_releases(&store.dir).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_releases_and_never_a_legacy_dataset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("out"), "p", Wait::NoWait).unwrap();
+        let releases = store.dir.join("releases");
+        for name in [
+            "legacy-1-out",
+            "20260101T000000Z-a",
+            "20260201T000000Z-b",
+            "20260301T000000Z-c",
+        ] {
+            std::fs::create_dir_all(releases.join(name)).unwrap();
+        }
+        let removed = store.prune("releases", 2, &[]).unwrap();
+        assert_eq!(removed, [releases.join("20260101T000000Z-a")]);
+        assert!(releases.join("legacy-1-out").exists());
+        assert!(releases.join("20260301T000000Z-c").exists());
     }
 
     #[test]

@@ -340,11 +340,7 @@ fn read_frame(path: &Path) -> Result<Option<DataFrame>> {
     if !path.exists() {
         return Ok(None);
     }
-    let file = File::open(path).map_err(write_error(path))?;
-    ParquetReader::new(file)
-        .finish()
-        .at(|| format!("reading {}", path.display()))
-        .map(Some)
+    crate::frame::read_parquet(path).map(Some)
 }
 
 #[cfg(test)]
