@@ -103,6 +103,8 @@ struct RawSchema {
 #[derive(Debug, Clone)]
 pub struct TableSchema {
     pub path: PathBuf,
+    /// SHA-256 of the file as it was loaded, for the run id and the provenance.
+    pub sha256: String,
     pub fields: Vec<Field>,
     /// Strings that mean "no value" (Frictionless default: the empty string).
     pub missing_values: Vec<String>,
@@ -115,7 +117,9 @@ impl TableSchema {
             file: path.to_path_buf(),
             source,
         })?;
-        Self::parse(path, &text)
+        let mut schema = Self::parse(path, &text)?;
+        schema.sha256 = crate::sha256_hex(text.as_bytes());
+        Ok(schema)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<TableSchema> {
@@ -160,6 +164,7 @@ impl TableSchema {
             }
         }
         Ok(TableSchema {
+            sha256: String::new(),
             path: path.to_path_buf(),
             fields: raw.fields,
             missing_values: raw.missing_values.unwrap_or_else(|| vec![String::new()]),

@@ -81,14 +81,13 @@ fn run_id(plan: &Plan, scanned: &[Vec<FileInfo>]) -> String {
             text.push_str(&format!("{}:{}\n", s.name, f.sha256));
         }
     }
+    // hashed when the plan read them: what was used, not what the file holds now
     let config = plan
         .sources
         .iter()
-        .map(|s| &s.schema.path)
-        .chain(&plan.code_list_files);
-    for path in config {
-        // a file that cannot be read now was read when the plan was made: it still counts
-        let sha = std::fs::read(path).map_or_else(|_| String::new(), |b| crate::sha256_hex(&b));
+        .map(|s| (&s.schema.path, &s.schema.sha256))
+        .chain(plan.code_list_files.iter().map(|(p, sha)| (p, sha)));
+    for (path, sha) in config {
         text.push_str(&format!("{}:{sha}\n", path.display()));
     }
     crate::sha256_hex(text.as_bytes())[..16].to_string()
@@ -97,17 +96,13 @@ fn run_id(plan: &Plan, scanned: &[Vec<FileInfo>]) -> String {
 fn provenance(plan: &Plan, run_id: &str, scanned: &[Vec<FileInfo>]) -> Result<Provenance> {
     let mut sources = Vec::new();
     for (files, s) in scanned.iter().zip(&plan.sources) {
-        let schema_bytes = std::fs::read(&s.schema.path).map_err(|source| Error::Read {
-            file: s.schema.path.clone(),
-            source,
-        })?;
         for f in files {
             sources.push(serde_json::json!({
                 "source": s.name,
                 "file": f.path.file_name().map(|n| n.to_string_lossy().into_owned()),
                 "sha256": f.sha256,
                 "schema": s.schema.path.file_name().map(|n| n.to_string_lossy().into_owned()),
-                "schema_sha256": crate::sha256_hex(&schema_bytes),
+                "schema_sha256": s.schema.sha256,
             }));
         }
     }

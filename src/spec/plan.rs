@@ -277,8 +277,8 @@ pub struct Plan {
     /// `--output DIR` of a pipeline with several outputs: the folder holding them, which must
     /// be marsad's too.
     pub output_root: Option<PathBuf>,
-    /// The pipeline's own code list files (CSV), whose content is part of the run id.
-    pub code_list_files: Vec<PathBuf>,
+    /// The pipeline's own code list files (CSV) with their SHA-256 when read: part of the run id.
+    pub code_list_files: Vec<(PathBuf, String)>,
 }
 
 impl Plan {

@@ -28,7 +28,7 @@ pub(super) struct Resolver<'a> {
     /// The embedded country list, loaded once and shared by every region derive.
     pub countries: Arc<CodeList>,
     /// Code list files read, for the run id.
-    pub code_list_files: std::cell::RefCell<Vec<PathBuf>>,
+    pub code_list_files: std::cell::RefCell<Vec<(PathBuf, String)>>,
 }
 
 impl Resolver<'_> {

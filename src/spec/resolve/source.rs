@@ -214,7 +214,9 @@ impl Resolver<'_> {
         }
         if name.ends_with(".csv") {
             let path = self.file(name);
-            self.code_list_files.borrow_mut().push(path.clone());
+            let sha =
+                std::fs::read(&path).map_or_else(|_| String::new(), |b| crate::sha256_hex(&b));
+            self.code_list_files.borrow_mut().push((path.clone(), sha));
             return CodeList::from_file(&path);
         }
         CodeList::builtin(name).map_or_else(
