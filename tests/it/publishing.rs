@@ -64,17 +64,24 @@ fn run_small(pipeline: &Path, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// Every file the manifest of `dir` lists exists with its size: the release is complete.
+/// Every file the manifest of `dir` lists exists with its checksum: the release is complete
+/// and all of one run (a mix of two runs' files would not match).
 fn assert_complete(dir: &Path) {
     let m = manifest(dir);
     for output in m["outputs"].as_array().unwrap() {
         for f in output["files"].as_array().unwrap() {
             let path = dir.join(f["path"].as_str().unwrap());
-            let meta = std::fs::metadata(&path)
+            let bytes = std::fs::read(&path)
                 .unwrap_or_else(|e| panic!("{} is listed but {e}", path.display()));
             assert_eq!(
-                meta.len(),
+                bytes.len() as u64,
                 f["bytes"].as_u64().unwrap(),
+                "{}",
+                path.display()
+            );
+            assert_eq!(
+                marsad::sha256_hex(&bytes),
+                f["sha256"],
                 "{}",
                 path.display()
             );
