@@ -89,8 +89,17 @@ pub fn audit(
         floor,
     };
     for group in groups(sys, incidence, hidden) {
+        let started = std::time::Instant::now();
+        let before = out.programs;
         local.push(&group, needs, &mut out)?;
+        tracing::debug!(
+            unknowns = group.len(),
+            programs = out.programs - before,
+            seconds = started.elapsed().as_secs_f64(),
+            "pushed points"
+        );
     }
+    let started = std::time::Instant::now();
     let mut budget = LOCAL_PROGRAMS;
     for c in (0..sys.cells.len()).filter(|c| hidden[*c]) {
         let Some(need) = needs[c] else { continue };
@@ -106,6 +115,7 @@ pub fn audit(
             budget = budget.saturating_sub(out.programs - before);
         }
     }
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "local programs");
     out.failing.sort();
     Ok(out)
 }

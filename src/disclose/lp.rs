@@ -161,6 +161,7 @@ impl Program {
         let settings = DefaultSettingsBuilder::default()
             .verbose(false)
             .max_iter(200)
+            .direct_solve_method("faer".into())
             .build()
             .map_err(|e| SolverFailure(format!("the LP solver's settings: {e}")))?;
         let mut solver = DefaultSolver::new(&p, &q, &a, &b, &cones, settings)
