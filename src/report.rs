@@ -105,7 +105,8 @@ for each combination of the other dimensions; `pct_female` and `sex_ratio` are o
 the published flags do not tell the sensitive cells from those hidden to protect them); unreliable survey estimates have `obs_status` U. The tables as computed are in the `.restricted` folder, \
 which is not for publication, with `disclosure_audit.csv`: each sensitive cell's value, the \
 range the audit proved an attacker holding every published table of its source cannot narrow, \
-and what it had to be. A cell not proved protected is reported, not yet repaired.\n"
+and what it had to be. Cells still short after the suppression table by table are hidden \
+together with complements across tables until every one passes.\n"
         );
     }
     s

@@ -1,8 +1,9 @@
 //! Protection across all the tables of a source: the suppression patterns found table by table
 //! are put together into one [`System`] and audited as an attacker with an LP solver would.
-//! The audit reports; completing the patterns until it passes is still to come (issue 13).
+//! Cells the audit finds short get complementary suppressions across tables (see
+//! [`attack::protect`]) until every one passes; one that cannot stops the run.
 
-use tracing::{info, warn};
+use tracing::info;
 
 use super::attack::{self, Interval, Requirement};
 use super::system::{Hierarchies, Member, System};
@@ -73,11 +74,14 @@ fn measure(p: &Part) -> (Aggregate, Option<String>) {
         .unwrap_or((Aggregate::Count, None))
 }
 
-/// Audit the suppression patterns of one system as an attacker holding all its tables would.
+/// Protect the cells of one system as an attacker holding all its tables would try to narrow
+/// them: audit the table-by-table patterns, hide the complements a repair finds for the cells
+/// still short, and audit again, until every sensitive cell passes. The cells hidden are
+/// written back into `results` as secondary suppressions.
 pub fn protect_system(
     parts: &[Part],
     hierarchies: &Hierarchies,
-    results: &[Option<Suppression>],
+    results: &mut [Option<Suppression>],
 ) -> Result<(SystemBooks, Vec<AuditRow>)> {
     let members: Vec<Member> = parts
         .iter()
@@ -90,38 +94,66 @@ pub fn protect_system(
     let sys = System::build(&members, hierarchies);
     let floor = floor(parts);
     let needs = requirements(parts, &sys, floor);
-    let hidden = initial(parts, &sys, results);
+    let mut hidden = initial(parts, &sys, results);
     let names: Vec<String> = parts.iter().map(|p| p.table.name.clone()).collect();
-    let incidence = attack::incidence(&sys);
-    let audit =
-        attack::audit(&sys, &incidence, &hidden, &needs, floor).map_err(|e| Error::Disclosure {
-            table: names.join(", "),
-            message: e.0,
-        })?;
+    let failure = |e: attack::SolverFailure| Error::Disclosure {
+        table: names.join(", "),
+        message: e.0,
+    };
+    let before = hidden.clone();
+    let done = attack::protect(&sys, &mut hidden, &needs, floor).map_err(failure)?;
+    let added: Vec<usize> = (0..hidden.len())
+        .filter(|c| hidden[*c] && !before[*c])
+        .collect();
+    hide(parts, &sys, &added, results);
+    let (audit, programs, repaired) = (done.audit, done.programs, done.repairs);
     let books = SystemBooks {
         tables: names.clone(),
         equations: sys.equations.len() as u64,
-        programs: audit.programs,
+        programs,
         audited: needs.iter().filter(|n| n.is_some()).count() as u64,
         unproved: unproved(&audit),
     };
-    if books.unproved > 0 {
-        warn!(
-            tables = %names.join(", "),
-            cells = books.unproved,
-            "the audit against an LP attacker did not prove every sensitive cell protected across \
-             the tables of this source; see disclosure_audit.csv in the restricted folder"
-        );
-    }
     info!(
         tables = %names.join(", "),
         equations = books.equations,
         programs = books.programs,
-        unproved = books.unproved,
+        repairs = repaired,
         "audited against an LP attacker"
     );
     let rows = audit_rows(parts, &sys, &needs, &audit.intervals);
+    if books.unproved > 0 {
+        let cells: Vec<String> = rows
+            .iter()
+            .filter(|r| !r.passed)
+            .take(3)
+            .map(|r| format!("{} {} ({})", r.table, r.cell, r.value))
+            .collect();
+        return Err(Error::Disclosure {
+            table: names.join(", "),
+            message: format!(
+                "an attacker holding all these tables could narrow {} sensitive cell(s) too far, \
+                 e.g. {}",
+                books.unproved,
+                cells.join("; ")
+            ),
+        });
+    }
     Ok((books, rows))
+}
+
+/// Mark the system cells `added` hidden in every table that shows them.
+fn hide(parts: &[Part], sys: &System, added: &[usize], results: &mut [Option<Suppression>]) {
+    for (m, p) in parts.iter().enumerate() {
+        let Some(s) = results[p.index].as_mut() else {
+            continue;
+        };
+        for (i, c) in sys.places[m].iter().enumerate() {
+            if added.binary_search(c).is_ok() && !s.status[i].hidden() {
+                s.status[i] = super::Status::Secondary;
+            }
+        }
+    }
 }
 
 /// Sensitive cells with a side the audit could not prove.
@@ -131,21 +163,11 @@ fn unproved(audit: &attack::Audit) -> u64 {
     cells.len() as u64
 }
 
-/// What an attacker knows of every hidden cell from below: counts are never negative, and a
-/// count table that publishes its zeros (and never hides one) tells that a hidden cell is at
-/// least 1.
-fn floor(parts: &[Part]) -> f64 {
-    let counts = parts.iter().all(|p| measure(p).0 == Aggregate::Count);
-    let hides_zeros = parts.iter().any(|p| {
-        p.rules
-            .iter()
-            .any(|r| matches!(r, Rule::Threshold { zeros: true, .. }))
-    });
-    if counts && !hides_zeros {
-        1.0
-    } else {
-        0.0
-    }
+/// What an attacker knows of every hidden cell from below: that it is not negative. The
+/// repair hides zeros too where they help (a zero that may hold someone is what lets a cell of
+/// one person look empty), so a hidden cell is not known to be at least 1.
+fn floor(_parts: &[Part]) -> f64 {
+    0.0
 }
 
 /// What each sensitive cell needs, the strictest over the tables that show it: its maximum at
@@ -250,7 +272,8 @@ fn initial(parts: &[Part], sys: &System, results: &[Option<Suppression>]) -> Vec
             let h = results[p.index]
                 .as_ref()
                 .is_some_and(|s| s.status[i].hidden());
-            hidden[*c] &= h;
+            // A cell no one may hide (published as computed elsewhere, or not listed) is read.
+            hidden[*c] &= h && sys.cells[*c].hideable;
         }
     }
     hidden

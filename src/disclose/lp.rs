@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
-    DefaultSettingsBuilder, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus,
+    DefaultSettingsBuilder, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus, ZeroConeT,
 };
 
 /// How far below its target a solved value may sit and still count as reaching it: far above
@@ -29,7 +29,8 @@ pub enum Direction {
 
 /// The relation of a constraint's left-hand side to its right-hand side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-// `Le` and `Ge` are for the repairs still to come (issue 13) and the tests.
+// The audit and the repair only need equalities; `Le` and `Ge` make the wrapper a general LP
+// (its tests use them).
 #[allow(dead_code)]
 pub enum Relation {
     Eq,
@@ -61,12 +62,15 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct SolverFailure(pub String);
 
+/// A constraint: terms, relation, right-hand side.
+type Row = (Vec<(Variable, f64)>, Relation, f64);
+
 /// A linear program: a linear objective over bounded variables and linear constraints.
 pub struct Program {
     direction: Direction,
     cost: Vec<f64>,
     bounds: Vec<(f64, f64)>,
-    rows: Vec<(Vec<(Variable, f64)>, Relation, f64)>,
+    rows: Vec<Row>,
     /// A constraint without variables that does not hold.
     contradiction: bool,
 }
@@ -135,12 +139,13 @@ impl Program {
             }
             b.push(scale * rhs);
         };
+        for (expr, _, rhs) in self.rows.iter().filter(|r| r.1 == Relation::Eq) {
+            push(expr, 1.0, *rhs);
+        }
+        let equalities = self.rows.iter().filter(|r| r.1 == Relation::Eq).count();
         for (expr, relation, rhs) in &self.rows {
             match relation {
-                Relation::Eq => {
-                    push(expr, 1.0, *rhs);
-                    push(expr, -1.0, *rhs);
-                }
+                Relation::Eq => {}
                 Relation::Le => push(expr, 1.0, *rhs),
                 Relation::Ge => push(expr, -1.0, *rhs),
             }
@@ -153,15 +158,18 @@ impl Program {
                 push(&[(Variable(j), 1.0)], 1.0, *high);
             }
         }
-        drop(push);
         let m = b.len();
         let a = CscMatrix::new_from_triplets(m, n, rows, cols, vals);
         let p = CscMatrix::zeros((n, n));
-        let cones = [NonnegativeConeT(m)];
+        let cones = [ZeroConeT(equalities), NonnegativeConeT(m - equalities)];
         let settings = DefaultSettingsBuilder::default()
             .verbose(false)
             .max_iter(200)
             .direct_solve_method("faer".into())
+            .static_regularization_constant(1e-7)
+            // One thread: a parallel factorisation sums in a varying order, and the pattern must
+            // not depend on it.
+            .max_threads(1)
             .build()
             .map_err(|e| SolverFailure(format!("the LP solver's settings: {e}")))?;
         let mut solver = DefaultSolver::new(&p, &q, &a, &b, &cones, settings)
@@ -178,7 +186,7 @@ impl Program {
                 Ok(Outcome::Infeasible)
             }
             other => Err(SolverFailure(format!(
-                "the LP solver stopped without an answer ({other:?})"
+                "the LP solver stopped without an answer ({other:?}, {n} variables, {m} rows)"
             ))),
         }
     }

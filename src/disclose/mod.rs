@@ -299,6 +299,9 @@ pub fn protect(
     Ok(out)
 }
 
+/// Per table: the summary of the audit of its system, and its audit rows.
+type Audited = (Vec<Option<AuditSummary>>, Vec<Vec<AuditRow>>);
+
 /// Audit every system of tables (see `across`); each suppressed table's summary and audit rows.
 fn audit_systems(
     tables: &[(&TablePlan, DataFrame)],
@@ -306,7 +309,7 @@ fn audit_systems(
     rule_sets: &[Vec<Rule>],
     hierarchies: &Hierarchies,
     results: &mut [Option<Suppression>],
-) -> Result<(Vec<Option<AuditSummary>>, Vec<Vec<AuditRow>>)> {
+) -> Result<Audited> {
     let parts = tables
         .iter()
         .enumerate()

@@ -213,7 +213,13 @@ impl System {
         for m in members {
             let mut mine = Vec::with_capacity(m.layout.cube.len());
             let mut my_keys = Vec::with_capacity(m.layout.cube.len());
-            for i in 0..m.layout.cube.len() {
+            // A combination a table does not list is one nobody has, and anyone reading the
+            // table knows it: such a cell can never be hidden.
+            let mut listed = vec![false; m.layout.cube.len()];
+            for &i in &m.layout.rows {
+                listed[i] = true;
+            }
+            for (i, listed) in listed.into_iter().enumerate() {
                 let key = key_of(m, i);
                 let value = m.layout.cube.cell(i).value;
                 let id = *ids.entry(key.clone()).or_insert_with(|| {
@@ -223,7 +229,7 @@ impl System {
                     });
                     cells.len() - 1
                 });
-                cells[id].hideable &= m.hideable;
+                cells[id].hideable &= m.hideable && listed;
                 mine.push(id);
                 my_keys.push(key);
             }
@@ -235,9 +241,9 @@ impl System {
             lines(m, &places[t], &mut equations);
         }
         for (a, ma) in members.iter().enumerate() {
-            for b in 0..members.len() {
+            for (b, keys_b) in keys.iter().enumerate() {
                 if a != b {
-                    sums(ma, &places[a], &keys[b], &ids, hierarchies, &mut equations);
+                    sums(ma, &places[a], keys_b, &ids, hierarchies, &mut equations);
                 }
             }
         }

@@ -374,7 +374,8 @@ fn write_audit(dir: &Path, rows: &[&AuditRow]) -> Result<Written> {
     let number = |x: f64| {
         if x.is_finite() {
             // Counts and sums print without a trailing `.0`; solver noise is rounded away.
-            let r = (x * 1e6).round() / 1e6;
+            // (adding 0 turns a -0 from the solver into 0)
+            let r = (x * 1e6).round() / 1e6 + 0.0;
             format!("{r}")
         } else {
             String::new()
