@@ -303,7 +303,7 @@ fn audit_rows(
                 required_high: req.high,
                 low: got.low,
                 high: got.high,
-                passed: got.low <= req.low + 1e-6 && got.high >= req.high - 1e-6,
+                passed: attack::passes(&req, &got),
             });
         }
     }

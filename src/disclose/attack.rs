@@ -195,6 +195,12 @@ pub fn audit(
     Ok(out)
 }
 
+/// Whether what the audit proved of a cell meets its requirement on both sides, with the
+/// tolerance the audit itself uses.
+pub fn passes(need: &Requirement, got: &Interval) -> bool {
+    Side::Low.met(need, got.low, got.high) && Side::High.met(need, got.low, got.high)
+}
+
 impl Side {
     fn met(self, need: &Requirement, low: f64, high: f64) -> bool {
         match self {
