@@ -44,11 +44,21 @@ pub struct Written {
     pub sha256: String,
 }
 
-/// What the audit checked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// What the attacker audit checked: the system of every table counting the same thing from the
+/// same source, solved for each sensitive cell as an attacker with an LP solver would.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AuditSummary {
-    pub lines_checked: u64,
-    pub cells_proved: u64,
+    /// The tables audited together with this one (same source, filter and measure).
+    pub system: Vec<String>,
+    /// Equations an attacker can write between the system's cells.
+    pub equations: u64,
+    /// Sensitive cells of the system.
+    pub sensitive_cells: u64,
+    /// Sensitive cells the audit could not prove protected: an attacker may narrow them below
+    /// their requirement (the audit file says which and how far the audit got).
+    pub unproved: u64,
+    /// Linear programs solved for the audit.
+    pub programs: u64,
 }
 
 /// What disclosure control did to one table, for the manifest and the report.
@@ -70,6 +80,9 @@ pub struct DisclosureBooks {
     /// Tables sharing cells (and so suppressions) with this one.
     pub linked: Vec<String>,
     pub audit: Option<AuditSummary>,
+    /// Information loss: the share of the table's inner cells' total held by hidden cells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden_share: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }

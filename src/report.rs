@@ -58,14 +58,27 @@ for each combination of the other dimensions; `pct_female` and `sex_ratio` are o
         let _ = writeln!(s, "## Disclosure control\n");
         let _ = writeln!(
             s,
-            "| table | method | cells | sensitive (C / F) | hidden to protect (D) | flagged E | rounded | linked | audit |\n|---|---|---:|---:|---:|---:|---:|---|---|"
+            "| table | method | cells | sensitive (C) | hidden to protect them | share of the total hidden | flagged E | rounded | audit against an LP attacker |\n|---|---|---:|---:|---:|---:|---:|---:|---|"
         );
         for d in &m.disclosure {
             let audit = match &d.audit {
-                Some(a) => format!(
-                    "passed: {} lines, {} cells proved",
-                    a.lines_checked, a.cells_proved
+                Some(a) if a.unproved == 0 => format!(
+                    "all {} sensitive cells proved protected ({} equations over {})",
+                    a.sensitive_cells,
+                    a.equations,
+                    a.system.join(", ")
                 ),
+                Some(a) => format!(
+                    "**{} of {} sensitive cells not proved protected** ({} equations over {})",
+                    a.unproved,
+                    a.sensitive_cells,
+                    a.equations,
+                    a.system.join(", ")
+                ),
+                None => "-".into(),
+            };
+            let share = match d.hidden_share {
+                Some(x) => format!("{:.2}%", 100.0 * x),
                 None => "-".into(),
             };
             let method = match &d.reason {
@@ -80,17 +93,20 @@ for each combination of the other dimensions; `pct_female` and `sex_ratio` are o
                 d.cells,
                 d.primary,
                 d.secondary,
+                share,
                 d.flagged,
                 d.rounded,
-                d.linked.join(", "),
                 audit
             );
         }
         let _ = writeln!(
             s,
-            "\nSuppressed cells are empty in the published tables (`obs_status` Q, `conf_status` C or D); \
-unreliable survey estimates have `obs_status` U. The tables as computed are in the `.restricted` folder, \
-which is not for publication.\n"
+            "\nSuppressed cells are empty in the published tables (`obs_status` Q, `conf_status` C: \
+the published flags do not tell the sensitive cells from those hidden to protect them); unreliable survey estimates have `obs_status` U. The tables as computed are in the `.restricted` folder, \
+which is not for publication, with `disclosure_audit.csv`: each sensitive cell's value, the \
+range the audit proved an attacker holding every published table of its source cannot narrow, \
+and what it had to be. Cells still short after the suppression table by table are hidden \
+together with complements across tables until every one passes.\n"
         );
     }
     s

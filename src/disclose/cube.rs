@@ -11,8 +11,6 @@
 //! corners are hidden the sensitive cell's value is uncertain by at least t. We choose, among a
 //! bounded set of candidates, the hypercube that hides the fewest new cells and the least value.
 
-use crate::books::AuditSummary;
-
 /// When is a cell sensitive.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rule {
@@ -190,7 +188,11 @@ impl Cube {
         self.cells.is_empty()
     }
 
-    fn is_total(&self, d: usize, position: usize) -> bool {
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    pub fn is_total(&self, d: usize, position: usize) -> bool {
         self.totals[d] && position == self.sizes[d] - 1
     }
 
@@ -481,6 +483,13 @@ fn margins_hypercube(cube: &Cube, p: usize, need: Protection) -> Option<Certific
     Some(Certificate { cell: p, corners })
 }
 
+/// What the hypercube audit of one table checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CubeAudit {
+    pub lines_checked: u64,
+    pub cells_proved: u64,
+}
+
 /// Why the audit refused a table.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuditFailure {
@@ -499,8 +508,8 @@ pub fn audit(
     needs: &[Option<Protection>],
     status: &[Status],
     certificates: &[Certificate],
-) -> Result<AuditSummary, AuditFailure> {
-    let mut summary = AuditSummary::default();
+) -> Result<CubeAudit, AuditFailure> {
+    let mut summary = CubeAudit::default();
     for &d in cube.totalled() {
         let stride = cube.strides[d];
         let size = cube.sizes[d];

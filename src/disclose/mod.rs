@@ -5,8 +5,12 @@
 //! for the restricted folder. Tables from the same source share their suppressions where they
 //! share cells, and every suppression pattern passes the audit or the run stops.
 
+mod across;
+mod attack;
 mod cube;
+mod lp;
 mod reliability;
+mod system;
 
 use std::collections::HashMap;
 
@@ -18,10 +22,12 @@ use crate::spec::{Aggregate, Disclosure, TablePlan};
 use crate::tabulate::{self, largest, number_column, text_column, CONTRIBUTORS, TOTAL};
 use crate::vocab::{ConfStatus, Method, ObsStatus};
 
+pub use across::AuditRow;
 pub use cube::{
     audit, primary, round_random, suppress, unit_draw, AuditFailure, CellStats, Certificate, Cube,
-    Protection, Rule, Status, Suppression, UNIT,
+    CubeAudit, Protection, Rule, Status, Suppression, UNIT,
 };
+pub use system::Hierarchies;
 
 /// SDMX observation status of every published cell (CL_OBS_STATUS: `A` normal, `Q` missing
 /// because confidential).
@@ -39,9 +45,12 @@ pub struct Protected {
     pub published: DataFrame,
     pub restricted: DataFrame,
     pub books: DisclosureBooks,
+    /// The attacker audit of each of the table's sensitive cells, for the restricted folder.
+    pub audit: Vec<AuditRow>,
 }
 
 /// The cube behind a table, and where each of the table's rows sits in it.
+#[derive(Clone)]
 struct Layout {
     codes: Vec<Vec<String>>,
     cube: Cube,
@@ -238,45 +247,101 @@ struct Link {
 }
 
 /// Protect every table. Tables with `suppress` are suppressed together, sharing suppressions
-/// across linked tables until no table changes; each then passes the audit.
-pub fn protect(tables: Vec<(&TablePlan, DataFrame)>) -> Result<Vec<Protected>> {
+/// across linked tables until no table changes; then the tables of each source are audited
+/// together as an attacker would (see `across`), and completed until every cell passes.
+pub fn protect(
+    tables: Vec<(&TablePlan, DataFrame)>,
+    hierarchies: &Hierarchies,
+) -> Result<Vec<Protected>> {
     let mut layouts: Vec<Option<Layout>> = Vec::new();
     let mut rule_sets = Vec::new();
     for (t, df) in &tables {
         let (r, magnitude) = rules(&t.disclosure);
-        layouts.push(if r.is_empty() {
-            None
-        } else {
+        let audited = !r.is_empty() || across::is_open(&t.disclosure);
+        layouts.push(if audited {
             Some(layout(df, t, magnitude)?)
+        } else {
+            None
         });
         rule_sets.push(r);
     }
-    let links = find_links(&tables, &layouts);
-    let mut needs: Vec<Vec<Option<Protection>>> = layouts
+    // Only suppressed tables take part in the table-by-table suppression.
+    let suppressed: Vec<Option<Layout>> = layouts
+        .iter()
+        .zip(&rule_sets)
+        .map(|(l, r)| if r.is_empty() { None } else { l.clone() })
+        .collect();
+    let links = find_links(&tables, &suppressed);
+    let mut needs: Vec<Vec<Option<Protection>>> = suppressed
         .iter()
         .zip(&rule_sets)
         .map(|(l, r)| l.as_ref().map(|l| primary(&l.cube, r)).unwrap_or_default())
         .collect();
-    let results = suppress_linked(&tables, &layouts, &links, &mut needs)?;
+    let mut results = suppress_linked(&tables, &suppressed, &links, &mut needs)?;
+    let (summaries, mut rows) =
+        audit_systems(&tables, &layouts, &rule_sets, hierarchies, &mut results)?;
 
     let mut out = Vec::new();
     for (t, (table, df)) in tables.into_iter().enumerate() {
-        let p = finish_one(
-            table,
-            df,
-            layouts[t].as_ref(),
-            results[t].as_ref(),
-            &needs[t],
-        )?;
+        let mut p = finish_one(table, df, suppressed[t].as_ref(), results[t].as_ref())?;
+        if let Some(a) = &summaries[t] {
+            p.books.audit = Some(a.clone());
+        }
         // Both versions get their share of women and sex ratio from the cells as they stand.
         out.push(Protected {
             published: tabulate::finish(p.published, table)?,
             restricted: tabulate::finish(p.restricted, table)?,
             books: p.books,
+            audit: std::mem::take(&mut rows[t]),
         });
     }
     name_links(&mut out, &links);
     Ok(out)
+}
+
+/// Per table: the summary of the audit of its system, and its audit rows.
+type Audited = (Vec<Option<AuditSummary>>, Vec<Vec<AuditRow>>);
+
+/// Audit every system of tables (see `across`); each suppressed table's summary and audit rows.
+fn audit_systems(
+    tables: &[(&TablePlan, DataFrame)],
+    layouts: &[Option<Layout>],
+    rule_sets: &[Vec<Rule>],
+    hierarchies: &Hierarchies,
+    results: &mut [Option<Suppression>],
+) -> Result<Audited> {
+    let parts = tables
+        .iter()
+        .enumerate()
+        .filter_map(|(index, (table, _))| {
+            layouts[index].as_ref().map(|layout| across::Part {
+                index,
+                table,
+                layout,
+                rules: &rule_sets[index],
+            })
+        })
+        .collect();
+    let mut summaries = vec![None; tables.len()];
+    let mut rows: Vec<Vec<AuditRow>> = vec![Vec::new(); tables.len()];
+    for system in across::systems(parts) {
+        let (books, audit) = across::protect_system(&system, hierarchies, results)?;
+        for p in system.iter().filter(|p| !p.rules.is_empty()) {
+            summaries[p.index] = Some(AuditSummary {
+                system: books.tables.clone(),
+                equations: books.equations,
+                sensitive_cells: books.audited,
+                unproved: books.unproved,
+                programs: books.programs,
+            });
+        }
+        for r in audit {
+            if let Some(t) = tables.iter().position(|(t, _)| t.name == r.table) {
+                rows[t].push(r);
+            }
+        }
+    }
+    Ok((summaries, rows))
 }
 
 /// Every pair of suppressed tables where one's cells are cells of the other.
@@ -398,7 +463,6 @@ fn finish_one(
     df: DataFrame,
     layout: Option<&Layout>,
     result: Option<&Suppression>,
-    needs: &[Option<Protection>],
 ) -> Result<Protected> {
     let context = || format!("protecting `{}`", table.name);
     let mut books = open_books(table, df.height() as u64);
@@ -411,11 +475,11 @@ fn finish_one(
     let published = match (&table.disclosure, layout, result) {
         (Disclosure::Suppress { .. }, Some(l), Some(s)) => {
             books.method = Method::Suppress;
-            books.audit = Some(audited(table, l, s, needs)?);
+            books.hidden_share = Some(hidden_share(table, l, s));
             let flags = RowFlags::of(l, s, &mut books);
             let p = blank_hidden(table, df, &flags)?;
             restricted
-                .with_column(status_codes(&flags.conf, CONF_STATUS))
+                .with_column(status_codes(&flags.conf_restricted, CONF_STATUS))
                 .at(context)?;
             p
         }
@@ -447,6 +511,7 @@ fn finish_one(
         published,
         restricted,
         books,
+        audit: Vec::new(),
     })
 }
 
@@ -462,6 +527,7 @@ fn open_books(table: &TablePlan, cells: u64) -> DisclosureBooks {
         flagged: 0,
         linked: Vec::new(),
         audit: None,
+        hidden_share: None,
         reason: None,
     }
 }
@@ -480,42 +546,40 @@ fn all_free(p: &mut DataFrame) -> PolarsResult<()> {
     Ok(())
 }
 
-/// The audit of a suppression pattern; a failure names the cell it would give away, and why.
-fn audited(
-    table: &TablePlan,
-    l: &Layout,
-    s: &Suppression,
-    needs: &[Option<Protection>],
-) -> Result<AuditSummary> {
-    audit(&l.cube, needs, &s.status, &s.certificates).map_err(|f| {
-        let (cell, why) = match f {
-            AuditFailure::AloneInLine { cell, dim } => (
-                cell,
-                format!(
-                    "it is the only hidden cell on its line along `{}`, so the total gives it away",
-                    table.dimensions[dim]
-                ),
-            ),
-            AuditFailure::Unprotected { cell } => (
-                cell,
-                "no set of hidden cells keeps it uncertain enough".to_string(),
-            ),
-        };
-        Error::Disclosure {
-            table: table.name.clone(),
-            message: format!(
-                "the audit failed on the cell {}: {why}",
-                cell_name(table, l, cell)
-            ),
+/// Information loss: the share of the inner cells' total (no dimension at its total) that
+/// the hidden cells hold.
+fn hidden_share(table: &TablePlan, l: &Layout, s: &Suppression) -> f64 {
+    let (mut hidden, mut all) = (0.0, 0.0);
+    for i in 0..l.cube.len() {
+        let coords = l.cube.coords(i);
+        let inner = coords
+            .iter()
+            .enumerate()
+            .all(|(d, c)| !(table.has_total(&table.dimensions[d]) && l.cube.is_total(d, *c)));
+        if inner {
+            let v = l.cube.cell(i).value;
+            all += v;
+            if s.status[i].hidden() {
+                hidden += v;
+            }
         }
-    })
+    }
+    if all > 0.0 {
+        hidden / all
+    } else {
+        0.0
+    }
 }
 
-/// Each row's SDMX flags under a suppression pattern, and whether its value is hidden.
+/// Each row's SDMX flags under a suppression pattern, and whether its value is hidden. The
+/// published flags say only that a cell is confidential (`C`): telling the cells hidden for
+/// their own sake from those hidden to protect them would tell an attacker which hidden cells
+/// are small. The restricted folder keeps the difference (`C` and `D`).
 struct RowFlags {
     hidden: Vec<bool>,
     obs: Vec<&'static str>,
     conf: Vec<&'static str>,
+    conf_restricted: Vec<&'static str>,
 }
 
 impl RowFlags {
@@ -525,6 +589,7 @@ impl RowFlags {
         let mut hidden = Vec::with_capacity(height);
         let mut obs = Vec::with_capacity(height);
         let mut conf = Vec::with_capacity(height);
+        let mut conf_restricted = Vec::with_capacity(height);
         for &i in &l.rows {
             let st = s.status[i];
             let c = match st {
@@ -543,9 +608,19 @@ impl RowFlags {
             } else {
                 ObsStatus::Normal.code()
             });
-            conf.push(c.code());
+            conf_restricted.push(c.code());
+            conf.push(if st.hidden() {
+                ConfStatus::Confidential.code()
+            } else {
+                c.code()
+            });
         }
-        RowFlags { hidden, obs, conf }
+        RowFlags {
+            hidden,
+            obs,
+            conf,
+            conf_restricted,
+        }
     }
 }
 

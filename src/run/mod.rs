@@ -270,10 +270,12 @@ fn protect_all(
     computed: Vec<(&TablePlan, DataFrame)>,
 ) -> Result<Tables> {
     let timings = &mut session.timings;
-    let protected = timings.time("disclose", || disclose::protect(computed))?;
+    let hierarchies = disclose::Hierarchies::of(plan);
+    let protected = timings.time("disclose", || disclose::protect(computed, &hierarchies))?;
     let mut tables = Tables {
         published: Vec::new(),
         restricted: Vec::new(),
+        audit: Vec::new(),
     };
     for (t, p) in plan.tables.iter().zip(protected) {
         info!(
@@ -285,6 +287,7 @@ fn protect_all(
         );
         tables.published.push((t.name.clone(), p.published));
         tables.restricted.push((t.name.clone(), p.restricted));
+        tables.audit.push((t.name.clone(), p.audit));
         session.manifest.disclosure.push(p.books);
     }
     Ok(tables)

@@ -9,6 +9,7 @@ use tracing::info;
 
 use super::Session;
 use crate::books::{Manifest, OutputBooks, Written};
+use crate::disclose::AuditRow;
 use crate::error::{write_error, Error, Result};
 use crate::publish::sdmx::{self, CsvVersion};
 use crate::publish::store::Store;
@@ -188,6 +189,8 @@ fn write_sdmx_csv(
 pub struct Tables {
     pub published: Vec<(String, DataFrame)>,
     pub restricted: Vec<(String, DataFrame)>,
+    /// The attacker audit of every sensitive cell, by table.
+    pub audit: Vec<(String, Vec<AuditRow>)>,
 }
 
 /// Publish one output as a new release of its store: the public half (or, when too many rows
@@ -317,6 +320,24 @@ fn stage_restricted(
         &mut tables.restricted,
         &session.prov,
     )?;
+    let audit: Vec<&AuditRow> = tables
+        .audit
+        .iter()
+        .filter(|(name, _)| output.tables.contains(name))
+        .flat_map(|(_, rows)| rows)
+        .collect();
+    if !audit.is_empty() {
+        let written = write_audit(dir, &audit)?;
+        files.resources.push(datapackage::file_resource(
+            "disclosure-audit",
+            &written,
+            "csv",
+            "text/csv",
+            "Each sensitive cell: its value, the interval an attacker holding every published \
+             table of its source can work out, the interval it must keep, and whether it does",
+        ));
+        files.written.push(written);
+    }
     if output.quarantine {
         let q = write_quarantine(dir, &session.quarantine)?;
         files.resources.push(quarantine_resource(&q[0]));
@@ -328,4 +349,55 @@ fn stage_restricted(
         &datapackage::package(plan, files.resources),
     )?);
     Ok(files.written)
+}
+
+/// `disclosure_audit.csv`: one line per sensitive cell of each table. An empty `high` means no
+/// upper bound: nothing published limits the cell from above.
+fn write_audit(dir: &Path, rows: &[&AuditRow]) -> Result<Written> {
+    let path = dir.join("disclosure_audit.csv");
+    let fail = |e: csv::Error| Error::Write {
+        path: path.clone(),
+        source: std::io::Error::other(e),
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "table",
+        "cell",
+        "value",
+        "required_low",
+        "required_high",
+        "low",
+        "high",
+        "passed",
+    ])
+    .map_err(fail)?;
+    let number = |x: f64| {
+        if x.is_finite() {
+            // Counts and sums print without a trailing `.0`; solver noise is rounded away.
+            // (adding 0 turns a -0 from the solver into 0)
+            let r = (x * 1e6).round() / 1e6 + 0.0;
+            format!("{r}")
+        } else {
+            String::new()
+        }
+    };
+    for r in rows {
+        w.write_record([
+            r.table.clone(),
+            r.cell.clone(),
+            number(r.value),
+            number(r.required_low),
+            number(r.required_high),
+            number(r.low),
+            number(r.high),
+            r.passed.to_string(),
+        ])
+        .map_err(fail)?;
+    }
+    let bytes = w.into_inner().map_err(|e| Error::Write {
+        path: path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let text = String::from_utf8(bytes).expect("the audit is written from UTF-8 strings");
+    publish::write_text(dir, &path, &text)
 }

@@ -75,22 +75,23 @@ fn sdmx_csv_1_and_2_carry_every_cell_with_its_flags() {
     want.sort();
     have.sort();
     assert_eq!(have, want);
-    // hidden cells: empty OBS_VALUE, OBS_STATUS Q, CONF_STATUS C or D; the others A and F
+    // hidden cells: empty OBS_VALUE, OBS_STATUS Q, CONF_STATUS C (published files do not tell a
+    // sensitive cell from one hidden to protect it); the others A and F
     let mut flags = std::collections::BTreeMap::<(String, String), usize>::new();
     for r in &body1 {
         let f: Vec<&str> = r.split(',').collect();
         let (value, o, c) = (f[4], f[7], f[8]);
         assert_eq!(value.is_empty(), o == "Q", "{r}");
-        assert_eq!(o == "Q", c == "C" || c == "D", "{r}");
+        assert_eq!(o == "Q", c == "C", "{r}");
         *flags.entry((o.to_string(), c.to_string())).or_default() += 1;
     }
-    for pair in [("A", "F"), ("Q", "C"), ("Q", "D")] {
+    for pair in [("A", "F"), ("Q", "C")] {
         assert!(
             flags.contains_key(&(pair.0.to_string(), pair.1.to_string())),
             "no observation flagged {pair:?}: {flags:?}"
         );
     }
-    assert_eq!(flags.len(), 3, "{flags:?}");
+    assert_eq!(flags.len(), 2, "{flags:?}");
     // a published cell, checked against the table as computed
     let computed = parquet(&restricted(&out).join("tables/titres_annee_sexe_nationalite.parquet"));
     let n = cell(
@@ -220,12 +221,13 @@ fn hive_partitions_hold_the_same_rows_as_the_table() {
 #[test]
 fn the_data_package_describes_every_file() {
     let run = run_pipeline("titres_sejour", &[]);
-    // published: the tables (and SDMX files); restricted: the tables as computed, the quarantine
+    // published: the tables (and SDMX files); restricted: the tables as computed, the audit
+    // against an LP attacker, the quarantine
     for (folder, expected) in [
         ("titres_sejour", 5),
         ("echange", 7),
-        ("titres_sejour.restricted", 6),
-        ("echange.restricted", 2),
+        ("titres_sejour.restricted", 7),
+        ("echange.restricted", 3),
     ] {
         let out = run.path().join(folder);
         let package: serde_json::Value =

@@ -7,6 +7,7 @@ mod common;
 mod disclosure;
 mod exchange;
 mod layout;
+mod lp_attack;
 mod pipeline_schema;
 mod pipelines;
 mod plan;
