@@ -369,20 +369,26 @@ impl Local<'_> {
                 v
             })
             .collect();
-        let rows: BTreeSet<usize> = group
-            .iter()
-            .flat_map(|x| self.incidence[*x].iter().copied())
-            .collect();
-        for e in rows {
-            let (expr, rhs) = self.sys.equations[e].restricted(&self.sys.cells, &var);
-            p.add_constraint(expr.as_slice(), Relation::Eq, rhs);
-        }
+        self.constrain(&mut p, group, &var);
         match p.solve()? {
             Outcome::Point(values) => Ok(vars.iter().map(|v| values[v.idx()]).collect()),
             Outcome::Unbounded => Err(SolverFailure("a capped program was unbounded".into())),
             Outcome::Infeasible => Err(SolverFailure(
                 "the LP solver found no solution to equations the true values satisfy".into(),
             )),
+        }
+    }
+
+    /// Every equation through a cell of `cells`, over their variables `var` (the other cells
+    /// at their true values).
+    fn constrain(&self, p: &mut Program, cells: &[usize], var: &HashMap<usize, Variable>) {
+        let rows: BTreeSet<usize> = cells
+            .iter()
+            .flat_map(|x| self.incidence[*x].iter().copied())
+            .collect();
+        for e in rows {
+            let (expr, rhs) = self.sys.equations[e].restricted(&self.sys.cells, var);
+            p.add_constraint(expr.as_slice(), Relation::Eq, rhs);
         }
     }
 
@@ -421,14 +427,7 @@ impl Local<'_> {
                 v
             })
             .collect();
-        let rows: BTreeSet<usize> = near
-            .iter()
-            .flat_map(|x| self.incidence[*x].iter().copied())
-            .collect();
-        for e in rows {
-            let (expr, rhs) = self.sys.equations[e].restricted(&self.sys.cells, &var);
-            p.add_constraint(expr.as_slice(), Relation::Eq, rhs);
-        }
+        self.constrain(&mut p, near, &var);
         match p.solve()? {
             Outcome::Point(values) => Ok(Some(vars.iter().map(|v| values[v.idx()]).collect())),
             Outcome::Unbounded => Ok(None),
