@@ -408,3 +408,32 @@ fn the_independent_check_finds_a_cell_an_attacker_can_work_out() {
     let found: Vec<Key> = unprotected(&p, 5.0).into_iter().map(|c| c.0).collect();
     assert_eq!(found, vec![m, u]);
 }
+
+/// A table published as computed (`method = "none"`) beside a suppressed one from the same
+/// source gives the attacker the small cells outright: no suppression can help, and the run
+/// stops naming a cell rather than publishing.
+#[test]
+fn a_sensitive_cell_published_elsewhere_stops_the_run_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = cross_table_pipeline(dir.path());
+    let mut text = std::fs::read_to_string(&pipeline).unwrap();
+    let open = r#"
+[[table]]
+name = "ouverte"
+source = "titres"
+dimensions = ["sex", "nationality"]
+measures = [{ name = "titres", agg = "count" }]
+totals = ["nationality"]
+
+[table.disclosure]
+method = "none"
+reason = "a test: the same counts, unprotected"
+"#;
+    let at = text.find("[[output]]").unwrap();
+    text.insert_str(at, open);
+    std::fs::write(&pipeline, text).unwrap();
+    let (_, err) = outputs(marsad().args(["-q", "run"]).arg(&pipeline), 1);
+    assert!(err.contains("could narrow"), "{err}");
+    assert!(err.contains("par_nationalite sex="), "{err}");
+    assert!(!dir.path().join("out").exists(), "nothing is published");
+}
