@@ -267,3 +267,36 @@ pub fn files_but_manifest(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// The start of a pipeline over the sample permit register, named `name`: its source, with sex
+/// and nationality harmonized, for tests that add their own derivations and tables.
+pub fn permit_source(name: &str) -> String {
+    format!(
+        r#"name = "{name}"
+max_rejected = 0.05
+
+[[source]]
+name = "titres"
+path = "{data}"
+schema = "{schema}"
+
+[source.dialect]
+delimiter = ";"
+null_markers = ["NA"]
+
+[[harmonize]]
+source = "titres"
+column = "sexe"
+codelist = "sex"
+into = "sex"
+
+[[harmonize]]
+source = "titres"
+column = "nationalite"
+codelist = "country"
+into = "nationality"
+"#,
+        data = repo("sample_data/permits/titres_sejour_2024.csv").display(),
+        schema = repo("schemas/titres_sejour.json").display(),
+    )
+}

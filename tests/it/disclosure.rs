@@ -238,31 +238,9 @@ fn no_line_of_a_published_total_has_exactly_one_hidden_cell() {
 /// A small pipeline over the sample permit register, written in `dir`, with one table by sex and
 /// nationality protected by `disclosure` (TOML lines for `[table.disclosure]`).
 pub(crate) fn permit_pipeline(dir: &Path, disclosure: &str) -> PathBuf {
-    let text = format!(
-        r#"name = "titres_arrondis"
-max_rejected = 0.05
-
-[[source]]
-name = "titres"
-path = "{data}"
-schema = "{schema}"
-
-[source.dialect]
-delimiter = ";"
-null_markers = ["NA"]
-
-[[harmonize]]
-source = "titres"
-column = "sexe"
-codelist = "sex"
-into = "sex"
-
-[[harmonize]]
-source = "titres"
-column = "nationalite"
-codelist = "country"
-into = "nationality"
-
+    let text = permit_source("titres_arrondis")
+        + &format!(
+            r#"
 [[table]]
 name = "titres_sexe_nationalite"
 source = "titres"
@@ -276,9 +254,7 @@ totals = ["nationality"]
 [[output]]
 dir = "out"
 "#,
-        data = repo("sample_data/permits/titres_sejour_2024.csv").display(),
-        schema = repo("schemas/titres_sejour.json").display(),
-    );
+        );
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, text).unwrap();
     path

@@ -249,35 +249,12 @@ fn unprotected(p: &Published, threshold: f64) -> Vec<(Key, f64, f64, f64)> {
 /// The tables the issue's attacker combined: sex by nationality, by AU region and by M49
 /// sub-region of the nationality, and by year and nationality.
 fn cross_table_pipeline(dir: &Path) -> std::path::PathBuf {
-    let text = format!(
-        r#"name = "titres_croises"
-max_rejected = 0.05
-
-[[source]]
-name = "titres"
-path = "{data}"
-schema = "{schema}"
-
-[source.dialect]
-delimiter = ";"
-null_markers = ["NA"]
-
+    let text = permit_source("titres_croises")
+        + r#"
 [[derive]]
 source = "titres"
 name = "annee"
 expr = "EXTRACT(YEAR FROM date_delivrance)"
-
-[[harmonize]]
-source = "titres"
-column = "sexe"
-codelist = "sex"
-into = "sex"
-
-[[harmonize]]
-source = "titres"
-column = "nationalite"
-codelist = "country"
-into = "nationality"
 
 [[derive]]
 source = "titres"
@@ -295,36 +272,33 @@ scheme = "m49-subregion"
 name = "par_nationalite"
 source = "titres"
 dimensions = ["sex", "nationality"]
-measures = [{{ name = "titres", agg = "count" }}]
+measures = [{ name = "titres", agg = "count" }]
 totals = ["nationality"]
 
 [[table]]
 name = "par_region_ua"
 source = "titres"
 dimensions = ["sex", "nationality_au_region"]
-measures = [{{ name = "titres", agg = "count" }}]
+measures = [{ name = "titres", agg = "count" }]
 totals = ["nationality_au_region"]
 
 [[table]]
 name = "par_sous_region_m49"
 source = "titres"
 dimensions = ["sex", "nationality_m49_subregion"]
-measures = [{{ name = "titres", agg = "count" }}]
+measures = [{ name = "titres", agg = "count" }]
 totals = ["nationality_m49_subregion"]
 
 [[table]]
 name = "par_annee_nationalite"
 source = "titres"
 dimensions = ["annee", "sex", "nationality"]
-measures = [{{ name = "titres", agg = "count" }}]
+measures = [{ name = "titres", agg = "count" }]
 totals = ["nationality"]
 
 [[output]]
 dir = "out"
-"#,
-        data = repo("sample_data/permits/titres_sejour_2024.csv").display(),
-        schema = repo("schemas/titres_sejour.json").display(),
-    );
+"#;
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, text).unwrap();
     path
