@@ -298,39 +298,34 @@ impl Local<'_> {
         out: &mut Audit,
     ) -> Result<(), SolverFailure> {
         for side in [Side::High, Side::Low] {
-            let mut pending: Vec<usize> = group
-                .iter()
-                .copied()
-                .filter(|c| {
-                    needs[*c].is_some_and(|need| {
-                        let got = out.intervals[*c].expect("every need has an interval");
-                        !side.met(&need, got.low, got.high)
-                    })
-                })
-                .collect();
+            let mut pending = short_of(group, side, needs, out);
+            self.pushes(group, &mut pending, side, needs, out)?;
+        }
+        Ok(())
+    }
+
+    /// Pushed points of the free cells `free` towards the requirements of `pending` on `side`,
+    /// while each proves a fair share of the cells still short (the rest is left to the cells'
+    /// own programs); `pending` keeps the cells no point reached.
+    fn pushes(
+        &self,
+        free: &[usize],
+        pending: &mut Vec<usize>,
+        side: Side,
+        needs: &[Option<Requirement>],
+        out: &mut Audit,
+    ) -> Result<(), SolverFailure> {
+        for _ in 0..PUSH_ROUNDS {
             if pending.is_empty() {
-                continue;
+                break;
             }
-            let mut rounds = 0;
-            loop {
-                let before = pending.len();
-                let point = self.pushed(group, &pending, side, needs)?;
-                out.programs += 1;
-                record(group, &point, needs, out);
-                pending.retain(|c| {
-                    let got = out.intervals[*c].expect("every need has an interval");
-                    !side.met(
-                        &needs[*c].expect("pending cells have needs"),
-                        got.low,
-                        got.high,
-                    )
-                });
-                // Each round must prove a fair share of what is left, or the rest is left to
-                // the cells' own programs.
-                rounds += 1;
-                if pending.is_empty() || rounds == PUSH_ROUNDS || pending.len() * 10 > before * 9 {
-                    break;
-                }
+            let before = pending.len();
+            let point = self.pushed(free, pending, side, needs)?;
+            out.programs += 1;
+            record(free, &point, needs, out);
+            *pending = short_of(pending, side, needs, out);
+            if pending.len() * 10 > before * 9 {
+                break;
             }
         }
         Ok(())
@@ -640,6 +635,20 @@ fn record(cells: &[usize], point: &[f64], needs: &[Option<Requirement>], out: &m
             slot.high = slot.high.max(*value);
         }
     }
+}
+
+/// The cells of `cells` whose requirement on `side` no point has met yet.
+fn short_of(cells: &[usize], side: Side, needs: &[Option<Requirement>], out: &Audit) -> Vec<usize> {
+    cells
+        .iter()
+        .copied()
+        .filter(|c| {
+            needs[*c].is_some_and(|need| {
+                let got = out.intervals[*c].expect("every need has an interval");
+                !side.met(&need, got.low, got.high)
+            })
+        })
+        .collect()
 }
 
 /// The hidden cells, in groups tied together by equations (each group is solved apart).

@@ -9,6 +9,7 @@ mod across;
 mod attack;
 mod cube;
 mod lp;
+mod presolve;
 mod reliability;
 mod system;
 
