@@ -202,6 +202,34 @@ def mangle_year(rng, year):
     return rng.choice(BAD_YEAR_FIXED)
 
 
+def breaks_its_rule(column, value):
+    """Whether `value` breaks the schema's rule for `column` (schemas/titres_sejour.json)."""
+    if column == "date_delivrance":
+        try:
+            return datetime.datetime.strptime(value, "%d/%m/%Y").year < 2000
+        except ValueError:
+            return True
+    if column == "annee_naissance":
+        return not (value.isdigit() and 1900 <= int(value) <= 2026)
+    if column == "region":
+        return value not in {r for r, _ in REGIONS}
+    if column == "motif":
+        return value.strip('"') not in {m for m, _ in MOTIFS} and value != ""
+    if column == "poids":
+        try:
+            return float(value.replace(",", ".")) < 0
+        except ValueError:
+            return True
+    return False
+
+
+def shifted_cells(fields):
+    """The cells of a line missing one field that, read in the columns they fell into,
+    break those columns' rules: a validator checks them too (the last column is absent)."""
+    names = HEADER.split(";")
+    return [(c, v) for c, v in zip(names, fields) if breaks_its_rule(c, v)]
+
+
 def generate(rows, seed, out_path, expected_path):
     rng = random.Random(seed)
     T = build_tables()
@@ -275,6 +303,9 @@ def generate(rows, seed, out_path, expected_path):
                     raw = lines[j]
                 counts[defect] += 1
                 rejects.append([start + j + 2, f[0], defect, column, raw])
+                if defect == "ligne_incomplete":
+                    rejects.extend([start + j + 2, f[0], "cellule_decalee", c, v]
+                                   for c, v in shifted_cells(f))
             out.write(("\r\n".join(lines) + "\r\n").encode("cp1252"))
             if exp_w:
                 exp_w.writerows(rejects)

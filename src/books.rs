@@ -18,7 +18,23 @@ pub struct FileInfo {
     pub bytes: u64,
     /// The encoding the file was read as (after detection, for `auto`).
     pub encoding: Encoding,
+    /// `gzip` when the file was compressed (and inflated as it was read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<&'static str>,
+    /// Records read (rows, rejected ones included; the header is not one).
     pub rows: u64,
+    /// Physical lines of the file, header and skipped lines included: more than `rows` + 1
+    /// when quoted values hold line breaks (or a stray quote swallowed lines).
+    pub lines: u64,
+}
+
+/// A record that runs over many lines of its file: almost always a quote opened by mistake,
+/// which made every line up to the next quote one value.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LongRecord {
+    pub file: String,
+    pub line: u64,
+    pub lines: u64,
 }
 
 /// A raw value that no code list entry matched, for the run report.
@@ -106,6 +122,11 @@ pub struct SourceBooks {
     pub rows_rejected: u64,
     /// `rows_in == rows_valid + rows_rejected`, checked on every run.
     pub conserved: bool,
+    /// Records spanning many lines (probable stray quotes), and the lines they swallowed
+    /// beyond their first: `max_rejected` counts those lines as rejected rows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub long_records: Vec<LongRecord>,
+    pub swallowed_lines: u64,
     pub failures: Vec<Failure>,
     /// Distinct raw values found in no code list, and the rows that had them.
     pub unmapped_values: u64,
@@ -153,11 +174,13 @@ impl Manifest {
 }
 
 impl SourceBooks {
+    /// The share of rows rejected, counting the lines a long record swallowed as rows lost.
     pub fn rejected_share(&self) -> f64 {
+        let lost = self.rows_rejected + self.swallowed_lines;
         if self.rows_in == 0 {
             0.0
         } else {
-            self.rows_rejected as f64 / self.rows_in as f64
+            lost as f64 / (self.rows_in + self.swallowed_lines) as f64
         }
     }
 }
@@ -212,7 +235,8 @@ pub struct Manifest {
 pub struct FileCheck {
     pub file: String,
     pub schema: String,
-    /// The file is acceptable: its header matches and no row was rejected.
+    /// The file is acceptable: its header matches, no row was rejected and no quoted value
+    /// swallowed many lines.
     pub valid: bool,
     pub books: SourceBooks,
     /// Every rejection: line, column, raw value, rule, message.

@@ -80,9 +80,15 @@ pub enum Error {
     },
 
     #[error(
-        "{file}: {rows} rows do not meet the schema; send the file back with the report above"
+        "{file}: {rows} rows do not meet the schema{}; send the file back with the report above",
+        swallowed_text(*.swallowed)
     )]
-    Rejected { file: PathBuf, rows: u64 },
+    Rejected {
+        file: PathBuf,
+        rows: u64,
+        /// Lines a stray quote made part of one value.
+        swallowed: u64,
+    },
 
     #[error("row conservation failed for source `{source_name}`: rows_in {rows_in} != rows_valid {rows_valid} + rows_rejected {rows_rejected}; this is a bug in marsad, please report it with the manifest")]
     Conservation {
@@ -99,6 +105,14 @@ pub enum Error {
     Design {
         source_name: String,
         message: String,
+    },
+
+    #[error("table `{table}`: column `{column}` holds {value} in {rows} cell(s); a table publishes finite numbers only, so nothing was published\n  hint: a sum beyond 1.8e308 or a derived column that divides by zero makes such a value; check the column the measure reads")]
+    NotFinite {
+        table: String,
+        column: String,
+        value: f64,
+        rows: usize,
     },
 
     #[error("table `{table}`: {message}; this is a bug in marsad, please report it")]
@@ -140,6 +154,14 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn swallowed_text(lines: u64) -> String {
+    if lines == 0 {
+        String::new()
+    } else {
+        format!(", and {lines} lines were swallowed by a quoted value that probably lacks a quote")
+    }
+}
 
 /// A write error naming the file.
 pub(crate) fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {

@@ -16,6 +16,9 @@ use crate::vocab::Rule;
 pub const ROW: &str = "__row";
 pub const FILE: &str = "__file";
 pub const LINE: &str = "__line";
+/// Whether a row read has too few or too many fields: its cells are checked, then it is set
+/// apart whatever they say.
+pub const BROKEN: &str = "__broken";
 
 /// One reason for rejecting one input row.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::books::{FileCheck, Manifest};
+use crate::books::{FileCheck, Manifest, SourceBooks};
 use crate::spec::{CheckPlan, DeriveKind, DerivePlan, Plan};
 
 /// A value inside a Markdown table cell: a `|` would end the cell and a line break the row
@@ -174,6 +174,7 @@ pub fn sources_text(m: &Manifest) -> String {
             pct(m.max_rejected),
             if b.conserved { "ok" } else { "FAILED" }
         );
+        long_records_text(&mut s, b);
         if !b.failures.is_empty() {
             let _ = writeln!(s, "| rule | column | rows |\n|---|---|---:|");
             for f in &b.failures {
@@ -227,6 +228,18 @@ pub fn sources_text(m: &Manifest) -> String {
     s
 }
 
+/// A warning for each record that runs over many lines: a stray quote is the usual cause, and
+/// the lines it swallowed are rows lost.
+fn long_records_text(s: &mut String, b: &SourceBooks) {
+    for r in &b.long_records {
+        let _ = writeln!(
+            s,
+            "**Warning**: a quoted value runs over {} lines from line {} of `{}`. A quote is probably missing or stray there: those lines were read as one value, so {} rows may be missing; they count as rejected rows against max_rejected. Check the quotes around line {}.\n",
+            r.lines, r.line, r.file, r.lines - 1, r.line
+        );
+    }
+}
+
 /// The readable report of `marsad validate --schema`, for the ministry that sent the file.
 pub fn file_check_text(c: &FileCheck, max_errors: usize) -> String {
     let mut s = String::new();
@@ -241,6 +254,10 @@ pub fn file_check_text(c: &FileCheck, max_errors: usize) -> String {
         "rows valid: {}, rows rejected: {}",
         b.rows_valid, b.rows_rejected
     );
+    if !b.long_records.is_empty() {
+        s.push('\n');
+        long_records_text(&mut s, b);
+    }
     if !b.failures.is_empty() {
         let _ = writeln!(s, "\nproblems by rule and column:");
         for f in &b.failures {

@@ -97,6 +97,37 @@ struct RawSchema {
     fields: Vec<Field>,
     missing_values: Option<Vec<String>>,
     primary_key: Option<KeySpec>,
+    #[serde(default)]
+    fields_match: FieldsMatch,
+}
+
+/// How a file's columns are matched to the schema's fields (Table Schema v2 `fieldsMatch`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldsMatch {
+    /// The same fields in the same order, matched by position (the standard's default).
+    #[default]
+    Exact,
+    /// The same fields in any order, matched by name.
+    Equal,
+    /// Every field of the schema, and maybe more columns (ignored), matched by name.
+    Subset,
+    /// Only fields of the schema, maybe not all (an absent one reads as empty), by name.
+    Superset,
+    /// At least one field of the schema; other columns ignored, absent fields empty.
+    Partial,
+}
+
+impl FieldsMatch {
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldsMatch::Exact => "exact",
+            FieldsMatch::Equal => "equal",
+            FieldsMatch::Subset => "subset",
+            FieldsMatch::Superset => "superset",
+            FieldsMatch::Partial => "partial",
+        }
+    }
 }
 
 /// A loaded, checked Table Schema.
@@ -109,6 +140,7 @@ pub struct TableSchema {
     /// Strings that mean "no value" (Frictionless default: the empty string).
     pub missing_values: Vec<String>,
     pub primary_key: Vec<String>,
+    pub fields_match: FieldsMatch,
 }
 
 impl TableSchema {
@@ -169,6 +201,7 @@ impl TableSchema {
             fields: raw.fields,
             missing_values: raw.missing_values.unwrap_or_else(|| vec![String::new()]),
             primary_key,
+            fields_match: raw.fields_match,
         })
     }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::error::{EngineContext, Error, Result};
-use crate::quarantine::{Quarantine, FILE, LINE, ROW};
+use crate::quarantine::{Quarantine, BROKEN, FILE, LINE, ROW};
 use crate::schema::{Bound, Field, FieldType, TableSchema};
 use crate::spec::SourcePlan;
 use crate::vocab;
@@ -156,10 +156,14 @@ impl Checks {
             .enumerate()
             .map(|(i, r)| r.fails.clone().fill_null(lit(false)).alias(fail_name(i)))
             .collect();
+        let broken = if frame.column(BROKEN).is_ok() {
+            col(BROKEN)
+        } else {
+            lit(false)
+        };
         let any_fail = (0..self.rules.len())
             .map(|i| col(fail_name(i)))
-            .reduce(|a, b| a.or(b))
-            .unwrap_or(lit(false));
+            .fold(broken, |a, b| a.or(b));
         frame
             .lazy()
             .with_columns(self.missing.clone())
@@ -195,7 +199,8 @@ fn field_rules(
             column: field.name.clone(),
             rule: vocab::Rule::Required,
             message: "a value is required".into(),
-            fails: is_missing.clone(),
+            // a cell a short row lacks is null: `missing-cell` reports it, once
+            fails: is_missing.clone().and(col(name).is_not_null()),
         });
     }
     if field.field_type != FieldType::String {
@@ -204,6 +209,15 @@ fn field_rules(
             rule: vocab::Rule::Type,
             message: type_message,
             fails: value.clone().is_not_null().and(t.clone().is_null()),
+        });
+    }
+    if field.field_type == FieldType::Number && source.finite.contains(&field.name) {
+        rules.push(Rule {
+            column: field.name.clone(),
+            rule: vocab::Rule::Finite,
+            message: "not a finite number: a value a table sums or a survey weight must be finite"
+                .into(),
+            fails: t.clone().is_nan().or(t.clone().is_infinite()),
         });
     }
     rules.extend(constraint_rules(field, value, t)?);
@@ -402,27 +416,46 @@ fn constraint_rules(field: &Field, value: Expr, typed: Expr) -> Result<Vec<Rule>
     Ok(rules)
 }
 
-/// `minimum` and `maximum`: the typed value lies within the field's bounds.
+/// `minimum` and `maximum`: the typed value lies within the field's bounds. NaN lies within
+/// none, so it breaks both (polars orders NaN above every number, which alone would only break
+/// the maximum).
 fn range_rules(field: &Field, typed: &Expr) -> Vec<Rule> {
     let c = &field.constraints;
+    let nan = if field.field_type == FieldType::Number {
+        typed.clone().is_nan()
+    } else {
+        lit(false)
+    };
     let mut rules = Vec::new();
     if let (Some(min), Some(b)) = (&c.minimum, &field.bounds.minimum) {
         rules.push(Rule {
             column: field.name.clone(),
             rule: vocab::Rule::Minimum,
             message: format!("below the minimum {min}"),
-            fails: typed.clone().lt(bound_lit(b)),
+            fails: typed.clone().lt(bound_lit(b)).and(nan.clone().not()),
         });
+        rules.push(not_a_number(field, vocab::Rule::Minimum, nan.clone()));
     }
     if let (Some(max), Some(b)) = (&c.maximum, &field.bounds.maximum) {
         rules.push(Rule {
             column: field.name.clone(),
             rule: vocab::Rule::Maximum,
             message: format!("above the maximum {max}"),
-            fails: typed.clone().gt(bound_lit(b)),
+            fails: typed.clone().gt(bound_lit(b)).and(nan.clone().not()),
         });
+        rules.push(not_a_number(field, vocab::Rule::Maximum, nan));
     }
     rules
+}
+
+/// NaN against a bound, with a message that says why.
+fn not_a_number(field: &Field, rule: vocab::Rule, nan: Expr) -> Rule {
+    Rule {
+        column: field.name.clone(),
+        message: format!("NaN is not a number, so it does not meet the {rule}"),
+        rule,
+        fails: nan,
+    }
 }
 
 /// `minLength` and `maxLength`: the text has as many characters as allowed.
@@ -781,6 +814,7 @@ mod tests {
             late_checks: vec![],
             columns: vec![],
             design: None,
+            finite: vec![],
         }
     }
 

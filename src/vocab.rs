@@ -304,6 +304,8 @@ pub enum Rule {
     Enum,
     Unique,
     PrimaryKey,
+    /// A number a table sums or the survey design reads is NaN or infinite.
+    Finite,
     /// A `[[check]]` of the pipeline (or a survey design check), by its name.
     Check(String),
     /// A value not found in the named code list.
@@ -334,6 +336,7 @@ impl fmt::Display for Rule {
             Rule::Enum => "enum",
             Rule::Unique => "unique",
             Rule::PrimaryKey => "primaryKey",
+            Rule::Finite => "finite",
             Rule::Check(name) => return write!(f, "check:{name}"),
             Rule::Codelist(list) => return write!(f, "codelist:{list}"),
         };
@@ -353,6 +356,13 @@ keywords! {
         /// ISO-8859-1 (Latin-1), read as Windows-1252, from which it differs only in control
         /// characters.
         Iso88591 = "iso-8859-1",
+        /// Windows-1256 (Arabic), as Excel on an Arabic-locale Windows saves CSV files.
+        Windows1256 = "windows-1256",
+        /// UTF-16 little-endian; a file starting with its byte-order mark is read so under any
+        /// setting (Excel's "Unicode text").
+        Utf16Le = "utf-16le",
+        /// UTF-16 big-endian; likewise recognised by its byte-order mark.
+        Utf16Be = "utf-16be",
     }
 }
 

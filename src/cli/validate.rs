@@ -29,7 +29,8 @@ pub struct Args {
     /// With --schema: the delimiter (`,` `;` or `tab`).
     #[arg(long, default_value = ",")]
     delimiter: Delimiter,
-    /// With --schema: auto, utf-8, windows-1252 or iso-8859-1.
+    /// With --schema: auto, utf-8, windows-1252, iso-8859-1, windows-1256, utf-16le or utf-16be
+    /// (a gzip file, or a UTF-16 file with its byte-order mark, is recognised under any).
     #[arg(long, default_value = "auto")]
     encoding: Encoding,
     /// With --schema: numbers use a decimal comma.
@@ -106,6 +107,7 @@ fn check_file(schema: &Path, args: Args) -> marsad::Result<()> {
                 Err(Error::Rejected {
                     file: file.to_path_buf(),
                     rows: check.books.rows_rejected,
+                    swallowed: check.books.swallowed_lines,
                 })
             }
         }

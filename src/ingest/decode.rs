@@ -1,4 +1,4 @@
-//! Decoding: UTF-8 or windows-1252, a byte-order mark, and `auto` detection.
+//! Decoding: UTF-8, windows-1252 or windows-1256, a byte-order mark, and `auto` detection.
 
 use std::path::Path;
 
@@ -27,7 +27,7 @@ pub(super) fn decode_window(
 ) -> Result<(String, Seen)> {
     let (path, offset, lines_before) = place;
     if encoding != Encoding::Utf8 {
-        return Ok((decode_1252(&bytes), Seen::default()));
+        return Ok((decode_single_byte(&bytes, encoding), Seen::default()));
     }
     match String::from_utf8(bytes) {
         Ok(text) => {
@@ -54,7 +54,7 @@ pub(super) fn decode_window(
                     utf8_beyond_ascii: false,
                     not_utf8: true,
                 };
-                return Ok((decode_1252(&bytes), seen));
+                return Ok((decode_single_byte(&bytes, Encoding::Windows1252), seen));
             };
             Err(Error::Input {
                 file: path.to_path_buf(),
@@ -73,12 +73,19 @@ pub(super) fn label(encoding: Encoding) -> Encoding {
         // WHATWG (and encoding_rs) read the ISO-8859-1 label as windows-1252, which only
         // differs in the C1 control range that no text file uses.
         Encoding::Iso88591 => Encoding::Iso88591,
+        Encoding::Windows1256 => Encoding::Windows1256,
+        // Turned into UTF-8 before the windows are cut (ingest::stream).
+        Encoding::Utf16Le => Encoding::Utf16Le,
+        Encoding::Utf16Be => Encoding::Utf16Be,
     }
 }
 
-fn decode_1252(bytes: &[u8]) -> String {
-    encoding_rs::WINDOWS_1252
-        .decode_without_bom_handling(bytes)
-        .0
-        .into_owned()
+/// Decode bytes of a one-byte-per-character encoding (every byte is a character, and the
+/// newline byte is a newline, so windows may be cut anywhere between lines).
+fn decode_single_byte(bytes: &[u8], encoding: Encoding) -> String {
+    let table = match encoding {
+        Encoding::Windows1256 => encoding_rs::WINDOWS_1256,
+        _ => encoding_rs::WINDOWS_1252,
+    };
+    table.decode_without_bom_handling(bytes).0.into_owned()
 }

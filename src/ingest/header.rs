@@ -5,6 +5,7 @@ use std::path::Path;
 use super::decode::{decode_window, Seen, BOM};
 use super::read::RawWindow;
 use crate::error::{Error, Result};
+use crate::schema::{FieldsMatch, TableSchema};
 use crate::spec::{Encoding, SourcePlan};
 
 /// The first window of a file: settle the encoding (under `auto`, windows-1252 as soon as the
@@ -92,8 +93,13 @@ fn read_header(
         Ok(false) => return Err(input_error("the file has no header row".into())),
         Err(e) => return Err(input_error(format!("cannot read the header: {e}"))),
     }
-    let order = match_header(path, &source.schema.path, &header, field_names)?;
-    Ok((order, header.len(), r.position().byte() as usize))
+    let order = match_header(path, &source.schema, &header, field_names)?;
+    // The reader ends the header at the `\r` of a `\r\n`; the data begins after its `\n`.
+    let mut end = r.position().byte() as usize;
+    if body.as_bytes()[..end].ends_with(b"\r") && body.as_bytes().get(end) == Some(&b'\n') {
+        end += 1;
+    }
+    Ok((order, header.len(), end))
 }
 
 /// Byte offset just after the first `n` lines.
@@ -105,59 +111,108 @@ fn skip_lines(text: &str, n: usize) -> Option<usize> {
     Some(offset)
 }
 
-/// Map schema fields to file columns by name, or explain exactly how the header differs.
+/// The column of a schema field the file does not have (`superset` and `partial` allow it):
+/// its values read as empty.
+pub(super) const ABSENT: usize = usize::MAX;
+
+/// Map schema fields to file columns as the schema's `fieldsMatch` says, or explain exactly how
+/// the header differs.
 fn match_header(
     path: &Path,
-    schema: &Path,
+    schema: &TableSchema,
     header: &csv::StringRecord,
     field_names: &[String],
 ) -> Result<Vec<usize>> {
     let labels: Vec<&str> = header.iter().map(str::trim).collect();
+    let mode = schema.fields_match;
+    let mut problems = label_problems(&labels, field_names, mode);
+    let order: Vec<usize> = field_names
+        .iter()
+        .enumerate()
+        .map(|(k, field)| match mode {
+            FieldsMatch::Exact => (labels.get(k) == Some(&field.as_str())).then_some(k),
+            _ => labels.iter().position(|l| l == field),
+        })
+        .map(|i| i.unwrap_or(ABSENT))
+        .collect();
+    for (field, column) in field_names.iter().zip(&order) {
+        let allowed = matches!(mode, FieldsMatch::Superset | FieldsMatch::Partial);
+        if *column == ABSENT && !allowed && !labels.contains(&field.as_str()) {
+            problems.push(format!(
+                "  - missing-label: the schema field `{field}` is not in the header"
+            ));
+        }
+    }
+    if mode == FieldsMatch::Partial && order.iter().all(|c| *c == ABSENT) {
+        problems
+            .push("  - unmatched-header: no column of the file is a field of the schema".into());
+    }
+    if problems.is_empty() {
+        return Ok(order);
+    }
+    problems.push(format!("  header read: {}", labels.join(" | ")));
+    problems.extend(hints(&labels, field_names, mode));
+    Err(Error::Header {
+        file: path.to_path_buf(),
+        schema: schema.path.clone(),
+        details: problems.join("\n"),
+    })
+}
+
+/// Blank, repeated and unexpected labels; under `exact`, labels out of place.
+fn label_problems(labels: &[&str], field_names: &[String], mode: FieldsMatch) -> Vec<String> {
     let mut problems = Vec::new();
     for (i, label) in labels.iter().enumerate() {
+        let in_schema = field_names.iter().any(|f| f == label);
         if label.is_empty() {
             problems.push(format!("  - blank-label: column {} has no name", i + 1));
         } else if labels[..i].contains(label) {
             problems.push(format!(
                 "  - duplicate-label: `{label}` appears more than once"
             ));
-        } else if !field_names.iter().any(|f| f == label) {
+        } else if !in_schema && !matches!(mode, FieldsMatch::Subset | FieldsMatch::Partial) {
             problems.push(format!(
                 "  - extra-label: `{label}` (column {}) is not in the schema",
                 i + 1
             ));
+        } else if mode == FieldsMatch::Exact
+            && in_schema
+            && field_names.get(i).is_none_or(|f| f != label)
+        {
+            let expected = field_names
+                .get(i)
+                .map_or("no field".to_string(), |f| format!("`{f}`"));
+            problems.push(format!(
+                "  - incorrect-label: column {} is `{label}`, where the schema has {expected}",
+                i + 1
+            ));
         }
     }
-    let mut order = Vec::new();
-    for field in field_names {
-        match labels.iter().position(|l| l == field) {
-            Some(i) => order.push(i),
-            None => problems.push(format!(
-                "  - missing-label: the schema field `{field}` is not in the header"
-            )),
+    problems
+}
+
+/// What to do about a header that does not match.
+fn hints(labels: &[&str], field_names: &[String], mode: FieldsMatch) -> Vec<String> {
+    let mut out = Vec::new();
+    if let [only] = labels {
+        if let Some(d) = [';', ',', '\t', '|']
+            .into_iter()
+            .find(|d| only.contains(*d))
+        {
+            out.push(format!(
+                "  hint: the header is one column holding `{}`: the file is probably delimited by it",
+                d.escape_default()
+            ));
         }
     }
-    if problems.is_empty() {
-        Ok(order)
-    } else {
-        problems.push(format!("  header read: {}", labels.join(" | ")));
-        if let [only] = labels.as_slice() {
-            if let Some(d) = [';', ',', '\t', '|']
-                .into_iter()
-                .find(|d| only.contains(*d))
-            {
-                problems.push(format!(
-                    "  hint: the header is one column holding `{}`: the file is probably delimited by it",
-                    d.escape_default()
-                ));
-            }
-        }
-        Err(Error::Header {
-            file: path.to_path_buf(),
-            schema: schema.to_path_buf(),
-            details: problems.join("\n"),
-        })
+    let mut sorted_labels: Vec<&str> = labels.to_vec();
+    let mut sorted_fields: Vec<&str> = field_names.iter().map(String::as_str).collect();
+    sorted_labels.sort_unstable();
+    sorted_fields.sort_unstable();
+    if mode == FieldsMatch::Exact && sorted_labels == sorted_fields {
+        out.push("  hint: the columns are the schema's fields in another order; put them in the schema's order, or declare `\"fieldsMatch\": \"equal\"` in the schema to match columns by name".into());
     }
+    out
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod decode;
 mod header;
 mod parse;
 mod read;
+mod stream;
 
 use std::path::Path;
 
@@ -33,6 +34,9 @@ pub struct Window {
     pub rejected: Vec<Rejection>,
     /// Records in the window, rejected ones included.
     pub records: u64,
+    /// Records whose quoted fields hold many line breaks, almost always because a quote was
+    /// opened by mistake: (file index, line, physical lines the record spans).
+    pub long_records: Vec<(u32, u64, u64)>,
     /// Time spent reading, decoding and parsing the window.
     pub elapsed: std::time::Duration,
 }
@@ -50,7 +54,9 @@ pub fn files(source: &SourcePlan) -> Vec<FileInfo> {
             sha256: String::new(),
             bytes: 0,
             encoding,
+            compression: None,
             rows: 0,
+            lines: 0,
         })
         .collect()
 }
@@ -103,6 +109,8 @@ pub fn read_windows<T: Send>(
         info.sha256 = file.sha256;
         info.bytes = file.bytes;
         info.rows = file.rows;
+        info.lines = file.lines;
+        info.compression = file.gzip.then_some("gzip");
         info.encoding = if file.seen.not_utf8 {
             Encoding::Windows1252
         } else {

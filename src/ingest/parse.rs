@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::read::{newlines, record_ends, RawWindow};
 use super::Window;
-use crate::quarantine::{Rejection, FILE, LINE, ROW};
+use crate::quarantine::{Rejection, BROKEN, FILE, LINE, ROW};
 use crate::spec::Dialect;
 use crate::vocab::Rule;
 
@@ -29,7 +29,19 @@ struct Chunk {
     lines: Vec<u64>,
     rejected: Vec<Rejection>,
     records: u64,
+    /// Records with many line breaks inside their fields: (line, lines they span).
+    long: Vec<(u64, u64)>,
+    /// Per kept row: whether it has too few or too many fields (it is kept so that its
+    /// cells are checked too, then set apart).
+    broken: Vec<bool>,
+    /// Cells a short row does not have: (kept row, field); they read as null.
+    absent: Vec<(usize, usize)>,
 }
+
+/// Line breaks inside one record's fields from which the record is reported as a probable
+/// stray quote: a comment or an address holds a few; a quote opened by mistake swallows
+/// every line up to the next quote.
+pub const LONG_RECORD_BREAKS: u64 = 20;
 
 /// The buffer a view points into, while a chunk is parsed: the window's text or the chunk's
 /// unquoted values. The window renumbers them per column.
@@ -55,6 +67,9 @@ impl Chunk {
             lines: Vec::with_capacity(estimate),
             rejected: Vec::new(),
             records: 0,
+            long: Vec::new(),
+            broken: Vec::with_capacity(estimate),
+            absent: Vec::new(),
         }
     }
 
@@ -82,12 +97,17 @@ impl Chunk {
             .iter()
             .all(|f| std::str::from_utf8(f).is_ok_and(|f| f.trim().is_empty()))
         {
-            self.rejected
-                .push(reject(Rule::BlankRow, "the row has no values".into()));
+            let message = if fields.is_empty() {
+                "the line is empty"
+            } else {
+                "the row has no values"
+            };
+            self.rejected.push(reject(Rule::BlankRow, message.into()));
             return Ok(());
         }
         let width = layout.width;
-        if fields.len() != width {
+        let broken = fields.len() != width;
+        if broken {
             let rule = if fields.len() < width {
                 Rule::MissingCell
             } else {
@@ -98,10 +118,18 @@ impl Chunk {
                 fields.len()
             );
             self.rejected.push(reject(rule, message));
-            return Ok(());
         }
         for (c, &src) in layout.order.iter().enumerate() {
-            let value = fields[src];
+            // A field the file does not have (fieldsMatch superset or partial) reads as empty;
+            // a cell a short row lacks is absent (null): `missing-cell` has said so already.
+            let value = match fields.get(src) {
+                Some(value) => *value,
+                None if src == super::header::ABSENT => b"",
+                None => {
+                    self.absent.push((self.rows.len(), c));
+                    b""
+                }
+            };
             let view = if value.len() <= View::MAX_INLINE_SIZE as usize {
                 View::new_inline(value)
             } else {
@@ -128,11 +156,25 @@ impl Chunk {
         }
         self.rows.push(row);
         self.lines.push(line);
+        self.broken.push(broken);
         Ok(())
+    }
+
+    /// Note a record whose fields hold many line breaks (quoted, so the CSV reader read it).
+    fn note_long(&mut self, fields: &[&[u8]], line: u64) {
+        // the line end that closes a file inside an unclosed quote is no break between lines
+        let closing = u64::from(fields.last().is_some_and(|f| f.ends_with(b"\n")));
+        let breaks: u64 = fields.iter().map(|f| newlines(f)).sum::<u64>() - closing;
+        if breaks >= LONG_RECORD_BREAKS {
+            self.long.push((line, breaks + 1));
+        }
     }
 
     /// Take back the last kept row.
     fn pop_row(&mut self) {
+        let kept = self.rows.len().saturating_sub(1);
+        self.absent.retain(|(row, _)| *row != kept);
+        self.broken.pop();
         self.rows.pop();
         self.lines.pop();
         for (views, bytes) in self.views.iter_mut().zip(&mut self.value_bytes) {
@@ -189,12 +231,21 @@ pub(super) fn parse_window(
         })
         .collect::<std::result::Result<_, _>>()?;
     let records = chunks.iter().map(|c| c.records).sum();
+    let long_records = chunks
+        .iter()
+        .flat_map(|c| {
+            c.long
+                .iter()
+                .map(|(line, lines)| (raw.file_index, *line, *lines))
+        })
+        .collect();
     let (frame, rejected) = assemble(chunks, &text, raw.file_index, fields)
         .map_err(|e| (raw.lines_before + 1, e.to_string()))?;
     Ok(Window {
         frame,
         rejected,
         records,
+        long_records,
         elapsed: std::time::Duration::ZERO,
     })
 }
@@ -213,7 +264,14 @@ fn assemble(
     let mut rejected = Vec::new();
     let mut next_row = 0u64;
     let mut unquoted = Vec::with_capacity(chunks.len());
+    let mut broken = Vec::with_capacity(height);
+    // absent cells by field, as positions in the window's kept rows
+    let mut absent: Vec<Vec<usize>> = vec![Vec::new(); fields.len()];
     for c in &mut chunks {
+        for (row, field) in &c.absent {
+            absent[*field].push(broken.len() + row);
+        }
+        broken.extend_from_slice(&c.broken);
         unquoted.push(polars_buffer::Buffer::from(std::mem::take(&mut c.unquoted)));
         rows.extend(c.rows.iter().map(|r| r + next_row));
         lines.extend_from_slice(&c.lines);
@@ -257,13 +315,21 @@ fn assemble(
         // SAFETY: every view was made from a value that lies, as UTF-8, in the buffer it points
         // to (the window's text, or the chunk's unquoted values), at the offset it records;
         // buffers are renumbered above together with the views.
+        let validity = (!absent[f].is_empty()).then(|| {
+            let mut valid = vec![true; height];
+            for row in &absent[f] {
+                valid[*row] = false;
+            }
+            polars_arrow::bitmap::Bitmap::from_iter(valid)
+        });
         let column =
-            unsafe { crate::text::column_of_views(name, views, buffers, None, value_bytes) };
+            unsafe { crate::text::column_of_views(name, views, buffers, validity, value_bytes) };
         columns.push(column.into_column());
     }
     columns.push(Column::new(ROW.into(), rows));
     columns.push(Column::new(LINE.into(), lines));
     columns.push(Column::new(FILE.into(), vec![file_index; height]));
+    columns.push(Column::new(BROKEN.into(), broken));
     Ok((DataFrame::new_infer_height(columns)?, rejected))
 }
 
@@ -334,6 +400,8 @@ fn parse_csv(
     let mut record = csv::ByteRecord::new();
     let mut last_record: Option<(u64, usize)> = None;
     let (mut counted_lines, mut counted_to) = (lines_before, 0usize);
+    // The CSV reader skips empty lines; they are rows of the file all the same.
+    let mut blank = blank_lines(bytes, layout.quote, lines_before).peekable();
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -352,8 +420,12 @@ fn parse_csv(
         counted_lines += newlines(&bytes[counted_to..begin.max(counted_to)]);
         counted_to = counted_to.max(begin);
         let line = counted_lines + 1;
+        while let Some(empty) = blank.next_if(|l| *l < line) {
+            chunk.record(&[], Origin::Rebuilt, empty, layout)?;
+        }
         last_record = Some((line, pos.byte() as usize));
         let fields: Vec<&[u8]> = record.iter().collect();
+        chunk.note_long(&fields, line);
         chunk.record(&fields, Origin::Rebuilt, line, layout)?;
     }
     // A quote that is opened and never closed swallows the rest of the file into one field;
@@ -379,10 +451,29 @@ fn parse_csv(
             });
         }
     }
+    for empty in blank {
+        chunk.record(&[], Origin::Rebuilt, empty, layout)?;
+    }
     Ok(chunk)
 }
 
-/// Parse a chunk line by line, as the CSV reader would read it (empty lines skipped, `\r\n` or
+/// The numbers of the empty lines of `bytes` (nothing, or a lone `\r`, between two line ends),
+/// outside quoted fields; `bytes` starts a record, after `lines_before` lines.
+fn blank_lines(bytes: &[u8], quote: u8, lines_before: u64) -> impl Iterator<Item = u64> + '_ {
+    let (mut in_quote, mut line, mut start) = (false, lines_before + 1, 0usize);
+    memchr::memchr2_iter(quote, b'\n', bytes).filter_map(move |i| {
+        if bytes[i] == quote {
+            in_quote = !in_quote;
+            return None;
+        }
+        let (this, empty) = (line, matches!(&bytes[start..i], [] | [b'\r']));
+        line += 1;
+        start = i + 1;
+        (!in_quote && empty).then_some(this)
+    })
+}
+
+/// Parse a chunk line by line, as the CSV reader would read it (but an empty line is a blank row), `\r\n` or
 /// `\n` endings); a line with a quote is handed to the CSV reader for that one record, which
 /// may run over several lines. `None` when a line holds a lone `\r` outside such a record: the
 /// CSV reader takes it for the end of a record, and the chunk is left to it.
@@ -407,6 +498,7 @@ fn parse_plain(
             content = rest;
         }
         if content.is_empty() {
+            chunk.record(&[], Origin::Text(text), line, layout)?;
             at = end + 1;
             newlines_before += 1;
             continue;
@@ -424,10 +516,16 @@ fn parse_plain(
                 Err(e) => return Err((line, format!("CSV error: {e}"))),
             }
             let fields: Vec<&[u8]> = record.iter().collect();
+            chunk.note_long(&fields, line);
             chunk.record(&fields, Origin::Rebuilt, line, layout)?;
             let consumed = reader.position().byte() as usize;
             newlines_before += newlines(&text[at..at + consumed]);
             at += consumed;
+            // The reader ends a record at the `\r` of a `\r\n`: its `\n` is no empty line.
+            if text[..at].ends_with(b"\r") && text.get(at) == Some(&b'\n') {
+                at += 1;
+                newlines_before += 1;
+            }
             continue;
         }
         if memchr::memchr(b'\r', content).is_some() {
@@ -510,11 +608,16 @@ mod tests {
         let csv = parse_csv(bytes, span, 1, true, &layout, 4).unwrap();
         let got = contents(&plain, bytes);
         assert_eq!(got, contents(&csv, bytes));
+        // rows with too few or too many fields are kept, so that their cells are checked too;
+        // the cell a short row lacks is empty here and null in the frame
         assert_eq!(
             got.0,
             vec![
                 vec![
                     "Casablanca-Settat".to_string(),
+                    "".into(),
+                    "g".into(),
+                    "".into(),
                     "Fès-Meknès et plus".into(),
                     "long value, quoted".into(),
                     "o".into(),
@@ -523,6 +626,9 @@ mod tests {
                 ],
                 vec![
                     "a".to_string(),
+                    "c".into(),
+                    "e".into(),
+                    "i".into(),
                     "k".into(),
                     "q".into(),
                     "m".into(),
@@ -533,10 +639,25 @@ mod tests {
         );
         assert_eq!(
             (got.1, got.2),
-            (vec![0, 6, 7, 8, 9, 10], vec![2, 10, 11, 13, 14, 15])
+            (
+                vec![0, 4, 6, 7, 8, 9, 10, 11, 12],
+                vec![2, 6, 8, 9, 10, 11, 13, 14, 15]
+            )
         );
-        assert_eq!(got.3[0], "1 5 blank-row Some(\" ; ;\")");
-        assert_eq!(got.3.len(), 5, "{:?}", got.3);
+        assert_eq!(
+            plain.broken,
+            vec![false, true, true, true, false, false, false, false, false]
+        );
+        assert_eq!(plain.absent, vec![(1, 0), (3, 0)]);
+        assert_eq!(
+            (csv.broken.clone(), csv.absent.clone()),
+            (plain.broken.clone(), plain.absent.clone())
+        );
+        // the two empty lines are blank rows too, not skipped
+        assert_eq!(got.3[0], "1 3 blank-row Some(\"\")");
+        assert_eq!(got.3[1], "2 4 blank-row Some(\"\")");
+        assert_eq!(got.3[2], "3 5 blank-row Some(\" ; ;\")");
+        assert_eq!(got.3.len(), 7, "{:?}", got.3);
         // a lone carriage return ends a record for the CSV reader: the plain reader gives way
         let lone = b"a;b;c\rd;e;f\n";
         assert!(parse_plain(lone, 0..lone.len(), 0, &layout, 4)

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use super::decode::{decode_window, Seen};
 use super::header::first_window;
 use super::parse::parse_window;
+use super::stream;
 use super::Window;
 use crate::error::{Error, Result};
 use crate::spec::{Dialect, Encoding, SourcePlan};
@@ -34,8 +35,12 @@ fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 /// Fill `buf` from `file` up to `target` bytes; false once the file is exhausted.
-fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>, target: usize, path: &Path) -> Result<bool> {
-    use std::io::Read;
+fn fill(
+    file: &mut dyn std::io::Read,
+    buf: &mut Vec<u8>,
+    target: usize,
+    path: &Path,
+) -> Result<bool> {
     while buf.len() < target {
         let have = buf.len();
         buf.resize(target, 0);
@@ -124,6 +129,9 @@ pub(super) struct FileRead {
     pub(super) sha256: String,
     pub(super) rows: u64,
     pub(super) encoding: Encoding,
+    pub(super) gzip: bool,
+    /// Physical lines of text, header and skipped lines included.
+    pub(super) lines: u64,
     pub(super) seen: Seen,
 }
 
@@ -143,27 +151,48 @@ pub(super) fn read_file<T: Send>(
     work: &(impl Fn(Window) -> Result<T> + Sync),
     merge: &mut impl FnMut(T) -> Result<()>,
 ) -> Result<FileRead> {
+    let layers = stream::sniff(path, reading.source.dialect.encoding)?;
     let mut file = FileRead {
         bytes: 0,
         sha256: String::new(),
         rows: 0,
-        encoding,
+        encoding: layers.utf16.unwrap_or(encoding),
+        gzip: layers.gzip,
+        lines: 0,
         seen: Seen::default(),
     };
-    let (bytes, sha256) = std::thread::scope(|scope| -> Result<(u64, String)> {
+    // A UTF-16 file reaches the windows as UTF-8.
+    let mut text_encoding = layers.text_encoding().unwrap_or(encoding);
+    let (bytes, sha256, lines) = std::thread::scope(|scope| -> Result<(u64, String, u64)> {
         let (send, receive) = std::sync::mpsc::sync_channel::<Result<RawWindow>>(1);
         let (window, chunk, dialect) = (reading.window, reading.chunk, &reading.source.dialect);
-        let reader =
-            scope.spawn(move || read_ahead(path, file_index as u32, window, chunk, dialect, &send));
+        let reader = scope.spawn(move || {
+            read_ahead(
+                path,
+                layers,
+                file_index as u32,
+                window,
+                chunk,
+                dialect,
+                &send,
+            )
+        });
         let mut layout: Option<FileColumns> = None;
         let mut done = false;
         while !done {
-            let batch = next_batch(&receive, reading, &mut file, &mut layout, &mut done)?;
+            let batch = next_batch(
+                &receive,
+                reading,
+                &mut text_encoding,
+                &mut file.seen,
+                &mut layout,
+                &mut done,
+            )?;
             if batch.is_empty() {
                 break;
             }
             let columns = layout.as_ref().expect("set by the first window");
-            let encoding = file.encoding;
+            let encoding = text_encoding;
             let results: Vec<Result<(T, u64, Seen, u64)>> = batch
                 .into_par_iter()
                 .map(|raw| run_window(raw, reading, path, encoding, columns, work))
@@ -182,6 +211,10 @@ pub(super) fn read_file<T: Send>(
     })?;
     file.bytes = bytes;
     file.sha256 = sha256;
+    file.lines = lines;
+    if layers.utf16.is_none() {
+        file.encoding = text_encoding;
+    }
     Ok(file)
 }
 
@@ -190,7 +223,8 @@ pub(super) fn read_file<T: Send>(
 fn next_batch(
     receive: &Receiver<Result<RawWindow>>,
     reading: &Reading,
-    file: &mut FileRead,
+    encoding: &mut Encoding,
+    seen: &mut Seen,
     layout: &mut Option<FileColumns>,
     done: &mut bool,
 ) -> Result<Vec<RawWindow>> {
@@ -201,8 +235,8 @@ fn next_batch(
         if layout.is_none() {
             let (order, width, bom) = first_window(
                 &mut raw,
-                &mut file.encoding,
-                &mut file.seen,
+                encoding,
+                seen,
                 reading.source,
                 &reading.all_fields,
             )?;
@@ -272,20 +306,23 @@ fn run_window<T>(
 }
 
 /// The reading thread: cut the file into windows at record boundaries, checksum every byte,
-/// and send the windows on. Returns the file's size and SHA-256.
+/// and send the windows on. Returns the file's size, SHA-256 and lines of text.
 fn read_ahead(
     path: &Path,
+    layers: stream::Layers,
     file_index: u32,
     window: usize,
     chunk: usize,
     dialect: &Dialect,
     send: &SyncSender<Result<RawWindow>>,
-) -> (u64, String) {
+) -> (u64, String, u64) {
     use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
+    let tally: stream::Tally = std::rc::Rc::new(std::cell::RefCell::new((Sha256::new(), 0)));
+    // Bytes of text read (after inflating and transcoding), for the windows' offsets.
     let mut total = 0u64;
+    let mut all_lines = 0u64;
     let outcome = (|| -> Result<()> {
-        let mut file = std::fs::File::open(path).map_err(read_error(path))?;
+        let mut file = stream::open(path, layers, &tally)?;
         let mut buf: Vec<u8> = Vec::with_capacity(window + chunk);
         let mut lines_before = 0u64;
         let mut first = true;
@@ -294,8 +331,7 @@ fn read_ahead(
             let mut target = window.max(buf.len() + chunk);
             let (cut, lines) = loop {
                 let have = buf.len();
-                more = fill(&mut file, &mut buf, target, path)?;
-                hasher.update(&buf[have..]);
+                more = fill(&mut *file, &mut buf, target, path)?;
                 total += (buf.len() - have) as u64;
                 let cut = if more {
                     last_record_end(&buf, dialect.quote)
@@ -312,6 +348,7 @@ fn read_ahead(
             };
             let rest = buf.split_off(cut);
             let bytes = std::mem::replace(&mut buf, rest);
+            let unended = !bytes.is_empty() && !bytes.ends_with(b"\n");
             let raw = RawWindow {
                 file_index,
                 bytes,
@@ -325,6 +362,11 @@ fn read_ahead(
                 return Ok(());
             }
             lines_before += lines;
+            all_lines = lines_before;
+            // a last line without a line end is a line too
+            if !more && unended {
+                all_lines += 1;
+            }
             first = false;
         }
         Ok(())
@@ -333,5 +375,8 @@ fn read_ahead(
         // the main thread learns of it in turn, after the windows before it
         let _ = send.send(Err(e));
     }
-    (total, crate::hex(&hasher.finalize()))
+    let (hasher, bytes) = std::rc::Rc::try_unwrap(tally)
+        .map(|t| t.into_inner())
+        .unwrap_or_else(|shared| shared.borrow().clone());
+    (bytes, crate::hex(&hasher.finalize()), all_lines)
 }

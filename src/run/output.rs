@@ -80,6 +80,7 @@ fn write_tables(
         let Some(table) = plan.tables.iter().find(|t| t.name == *name) else {
             continue;
         };
+        only_finite(name, df)?;
         if output.formats.contains(&Format::Parquet) {
             write_parquet(output, root, table, df, prov, &mut files)?;
         }
@@ -102,6 +103,24 @@ fn write_tables(
         files.written.push(written);
     }
     Ok(files)
+}
+
+/// Refuse a table with a NaN or an infinity in a number column: readers would take it for a
+/// figure. Suppressed and undefined cells are empty (null), never NaN.
+fn only_finite(name: &str, df: &DataFrame) -> Result<()> {
+    for column in df.columns() {
+        let Ok(values) = column.f64() else { continue };
+        let bad: Vec<f64> = values.iter().flatten().filter(|v| !v.is_finite()).collect();
+        if let Some(value) = bad.first() {
+            return Err(Error::NotFinite {
+                table: name.to_string(),
+                column: column.name().to_string(),
+                value: *value,
+                rows: bad.len(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn sdmx_dir(root: &Path) -> Result<std::path::PathBuf> {

@@ -96,6 +96,8 @@ pub struct Partial {
     /// Rejections by rule and column.
     pub failures: BTreeMap<(String, String), u64>,
     pub books: RowBooks,
+    /// Records spanning many lines, in file order.
+    pub long_records: Vec<crate::books::LongRecord>,
 }
 
 impl Partial {
@@ -135,6 +137,7 @@ impl Partial {
                 *out.failures.entry(k).or_default() += n;
             }
             out.books.add(p.books);
+            out.long_records.extend(p.long_records);
         }
         for ((acc, parts), t) in out.cells.iter_mut().zip(cells).zip(tables) {
             if !parts.is_empty() {
@@ -164,6 +167,22 @@ impl Partial {
                 .at(|| "writing a partial's keys".into())?;
             write_frame(&dir.join("keys.parquet"), &mut frame)?;
         }
+        if !self.long_records.is_empty() {
+            let r = &self.long_records;
+            let mut frame = DataFrame::new_infer_height(vec![
+                Column::new(
+                    "file".into(),
+                    r.iter().map(|r| r.file.as_str()).collect::<Vec<_>>(),
+                ),
+                Column::new("line".into(), r.iter().map(|r| r.line).collect::<Vec<_>>()),
+                Column::new(
+                    "lines".into(),
+                    r.iter().map(|r| r.lines).collect::<Vec<_>>(),
+                ),
+            ])
+            .at(|| "writing a partial's long records".into())?;
+            write_frame(&dir.join("long_records.parquet"), &mut frame)?;
+        }
         write_frame(&dir.join("unmapped.parquet"), &mut self.unmapped_frame()?)
     }
 
@@ -186,6 +205,19 @@ impl Partial {
         }
         if let Some(unmapped) = read_frame(&dir.join("unmapped.parquet"))? {
             p.read_unmapped(&unmapped)?;
+        }
+        if let Some(long) = read_frame(&dir.join("long_records.parquet"))? {
+            let context = || "reading a partial's long records".to_string();
+            let file = long.column("file").at(context)?.str().at(context)?;
+            let line = long.column("line").at(context)?.u64().at(context)?;
+            let lines = long.column("lines").at(context)?.u64().at(context)?;
+            for ((file, line), lines) in file.iter().zip(line.iter()).zip(lines.iter()) {
+                p.long_records.push(crate::books::LongRecord {
+                    file: file.unwrap_or_default().to_string(),
+                    line: line.unwrap_or(0),
+                    lines: lines.unwrap_or(0),
+                });
+            }
         }
         Ok(p)
     }
@@ -389,6 +421,11 @@ mod tests {
         p.failures
             .insert(("codelist:sex".into(), "sexe".into()), rejected);
         p.keys = keys.iter().map(|k| k.to_vec()).collect();
+        p.long_records.push(crate::books::LongRecord {
+            file: "f.csv".into(),
+            line: valid,
+            lines: 30,
+        });
         p.quarantine
             .push(df!("line" => [valid + 1], "rule" => ["codelist:sex"]).unwrap());
         p
@@ -408,6 +445,7 @@ mod tests {
             p.books,
             unmapped,
             p.failures.clone(),
+            p.long_records.clone(),
             p.keys.clone(),
             quarantine.iter().sum::<usize>(),
         )

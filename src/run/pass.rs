@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::partial::{Partial, RowBooks};
 use super::Progress;
-use crate::books::{Failure, FileInfo, SourceBooks, Unmapped};
+use crate::books::{Failure, FileInfo, LongRecord, SourceBooks, Unmapped};
 use crate::error::{EngineContext, Error, Result};
 use crate::harmonize::harmonize;
 use crate::ingest;
@@ -188,6 +188,15 @@ fn window(
         .iter()
         .map(|p| p.display().to_string())
         .collect();
+    part.long_records = w
+        .long_records
+        .iter()
+        .map(|(file, line, lines)| LongRecord {
+            file: file_names[*file as usize].clone(),
+            line: *line,
+            lines: *lines,
+        })
+        .collect();
     let mut q = Quarantine::new(&source.name, file_names);
     q.push_rows(&w.rejected)?;
     let valid = validate(w.frame, source, &mut q, repeats)?;
@@ -245,6 +254,9 @@ fn source_books(
         rows_in, rows_valid = b.valid, rows_rejected = b.rejected,
         "validated"
     );
+    for r in &partial.long_records {
+        warn!(source = %source.name, file = %r.file, line = r.line, lines = r.lines, "a quoted value runs over {} lines from line {}: a quote is probably missing or stray, and those lines were read as one value; they count as rejected rows against max_rejected", r.lines, r.line);
+    }
     for u in &unmapped {
         // a log line is no place for a 200,000-character cell: the restricted report has it whole
         let shown = shorten(&u.raw_value, 60);
@@ -258,6 +270,8 @@ fn source_books(
         rows_valid: b.valid,
         rows_rejected: b.rejected,
         conserved: b.conserved(),
+        long_records: partial.long_records.clone(),
+        swallowed_lines: partial.long_records.iter().map(|r| r.lines - 1).sum(),
         failures: partial
             .failures
             .iter()

@@ -108,6 +108,9 @@ pub struct SourcePlan {
     /// Columns of the source once every stage has run.
     pub columns: Vec<String>,
     pub design: Option<DesignPlan>,
+    /// Columns read as numbers by a table's measure or the survey design: a row where one is
+    /// NaN or infinite is rejected (rule `finite`), so no table sums a non-finite value.
+    pub finite: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -49,6 +49,7 @@ fn permits_quarantine_holds_exactly_the_bad_rows() {
             "annee_impossible" => vec!["minimum", "maximum"],
             "nationalite_inconnue" => vec!["codelist:country"],
             "ligne_incomplete" => vec!["missing-cell"],
+            "cellule_decalee" => vec!["type", "enum", "minimum", "maximum"],
             other => panic!("unknown defect {other}"),
         };
         assert!(

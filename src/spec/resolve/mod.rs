@@ -76,8 +76,11 @@ impl Resolver<'_> {
             return self.err(0..0, "the pipeline has no [[source]]; declare at least one");
         }
         self.inputs_named(&spec, overrides)?;
-        let sources = self.sources(&spec, overrides)?;
+        let mut sources = self.sources(&spec, overrides)?;
         let tables = self.tables(&spec, &sources)?;
+        for source in &mut sources {
+            source.finite = finite_columns(source, &tables);
+        }
         let outputs = self.outputs(&spec, &tables, overrides)?;
         let sdmx = match &spec.sdmx {
             None => None,
@@ -499,4 +502,20 @@ pub(crate) fn clean(path: &Path) -> PathBuf {
     } else {
         out.iter().collect()
     }
+}
+
+/// The columns of `source` that a table or the survey design reads as numbers.
+fn finite_columns(source: &SourcePlan, tables: &[TablePlan]) -> Vec<String> {
+    let design = source
+        .design
+        .iter()
+        .flat_map(|d| std::iter::once(&d.weight).chain(&d.fpc));
+    let measures = tables
+        .iter()
+        .filter(|t| t.source == source.name)
+        .flat_map(|t| t.measures.iter().filter_map(|m| m.column.as_ref()));
+    let mut columns: Vec<String> = design.chain(measures).cloned().collect();
+    columns.sort();
+    columns.dedup();
+    columns
 }

@@ -469,6 +469,7 @@ pub(crate) fn bare_source(
         late_derives: Vec::new(),
         late_checks: Vec::new(),
         design: None,
+        finite: Vec::new(),
     }
 }
 
