@@ -55,6 +55,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A source's glob matches no file: an input is missing, as when a named file is.
+    #[error("{file}:{line}:{column}: no file matches `{pattern}`\n  hint: check the folder and the pattern (relative paths are resolved from the pipeline file's folder) or pass --input NAME=PATH")]
+    NoMatch {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        pattern: String,
+    },
+
     #[error("{file}:{line}: {message}")]
     Input {
         file: PathBuf,
@@ -144,6 +153,7 @@ impl Error {
             | Error::OutputHoldsInput { .. } => exit::CONFIG,
             Error::Busy { .. } => exit::BUSY,
             Error::Read { .. }
+            | Error::NoMatch { .. }
             | Error::Input { .. }
             | Error::Header { .. }
             | Error::Design { .. } => exit::INPUT,

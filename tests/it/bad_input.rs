@@ -261,6 +261,10 @@ fn wrong_types_and_undefined_references_point_at_the_line() {
     f.pipeline(&text.replace("max_rejected = 1.0", "max_rejected = \"high\""));
     let err = f.stderr(2);
     assert!(err.contains("pipeline.toml:2:"), "{err}");
+    // the key, and what it takes in a statistician's words, not a Rust type
+    assert!(err.contains("`max_rejected` takes a share"), "{err}");
+    assert!(err.contains("0.05"), "{err}");
+    assert!(!err.contains("f64"), "{err}");
     f.pipeline(&text.replace(r#"dimensions = ["sex"]"#, r#"dimensions = ["sexx"]"#));
     let err = f.stderr(2);
     assert!(err.contains("pipeline.toml:21:"), "{err}");
@@ -383,9 +387,11 @@ fn a_glob_that_matches_nothing_points_at_the_pipeline_line() {
     let f = Fixture::new(r#"delimiter = ";""#);
     let text = std::fs::read_to_string(f.path("pipeline.toml")).unwrap();
     f.pipeline(&text.replace("path = \"data.csv\"", "path = \"nothing_*.csv\""));
-    let err = f.stderr(2);
+    // a missing input, as a missing file is: exit 3 (the README's code for inputs)
+    let err = f.stderr(3);
     assert!(err.contains("pipeline.toml:6:"), "{err}");
     assert!(err.contains("no file matches"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
 }
 
 #[test]

@@ -355,7 +355,7 @@ const ERRORS: &[Scenario] = &[
         f.stderr(2)
     }),
     ("error_glob_matches_nothing", || {
-        edited_pipeline("path = \"data.csv\"", "path = \"nothing_*.csv\"", 2)
+        edited_pipeline("path = \"data.csv\"", "path = \"nothing_*.csv\"", 3)
     }),
     ("error_byte_order_mark_then_not_utf8", || {
         let f = Fixture::new("delimiter = \";\"\nencoding = \"auto\"");

@@ -290,7 +290,13 @@ impl Resolver<'_> {
             .collect();
         files.sort();
         if files.is_empty() {
-            return self.err(path.span(), format!("no file matches `{raw}`"));
+            let (line, column) = line_col(self.text, path.span().start);
+            return Err(Error::NoMatch {
+                file: self.path.to_path_buf(),
+                line,
+                column,
+                pattern: raw.to_string(),
+            });
         }
         Ok(files)
     }
