@@ -29,7 +29,7 @@ use marsad::ingest;
 use marsad::quarantine::{Quarantine, Rejection};
 use marsad::spec::{self, Overrides, Plan, SourcePlan, TablePlan};
 use marsad::tabulate;
-use marsad::validate::{validate, Repeats};
+use marsad::validate::{validate, References, Repeats};
 use polars::prelude::DataFrame;
 
 fn main() {
@@ -147,6 +147,7 @@ static VALIDATED: LazyLock<Vec<DataFrame>> = LazyLock::new(|| {
                 source(),
                 &mut quarantine(rejected),
                 &Repeats::default(),
+                &References::default(),
             )
             .expect("validate")
         })
@@ -203,7 +204,8 @@ fn s2_validate(bencher: Bencher) {
             windows
                 .into_iter()
                 .map(|(frame, mut q)| {
-                    let valid = validate(frame, source(), &mut q, &repeats).expect("validate");
+                    let valid = validate(frame, source(), &mut q, &repeats, &References::default())
+                        .expect("validate");
                     (valid, q)
                 })
                 .collect::<Vec<_>>()

@@ -24,8 +24,16 @@ pub struct FileInfo {
     /// Records read (rows, rejected ones included; the header is not one).
     pub rows: u64,
     /// Physical lines of the file, header and skipped lines included: more than `rows` + 1
-    /// when quoted values hold line breaks (or a stray quote swallowed lines).
+    /// when quoted values hold line breaks (or a stray quote swallowed lines). For a
+    /// spreadsheet, the row number of the table's last row.
     pub lines: u64,
+    /// For a spreadsheet: the sheet read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    /// For a spreadsheet: the spreadsheet column (0 for A) of each schema field, so that the
+    /// quarantine names a bad value's cell.
+    #[serde(skip)]
+    pub sheet_columns: Vec<(String, u32)>,
 }
 
 /// A record that runs over many lines of its file: almost always a quote opened by mistake,

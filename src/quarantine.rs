@@ -32,6 +32,17 @@ pub struct Rejection {
     pub message: String,
 }
 
+/// Where a spreadsheet's fields are, so that the quarantine names a bad value's cell
+/// (`Titres!C17`) as well as its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetCells {
+    /// The file's index in the source.
+    pub file: u32,
+    pub sheet: String,
+    /// The spreadsheet column (0 for A) of each schema field.
+    pub columns: Vec<(String, u32)>,
+}
+
 /// The quarantine of one source. Frames all share `frame_schema()`, with the file as an index
 /// into `files` until `finish` writes the names.
 #[derive(Debug)]
@@ -39,6 +50,8 @@ pub struct Quarantine {
     pub source: String,
     pub files: Vec<String>,
     frames: Vec<DataFrame>,
+    /// The sheet of each file read from a spreadsheet.
+    sheets: Vec<std::sync::Arc<SheetCells>>,
 }
 
 impl Quarantine {
@@ -47,7 +60,13 @@ impl Quarantine {
             source: source.to_string(),
             files,
             frames: Vec::new(),
+            sheets: Vec::new(),
         }
+    }
+
+    /// Name the cells of a spreadsheet file's rejections.
+    pub fn on_sheet(&mut self, cells: std::sync::Arc<SheetCells>) {
+        self.sheets.push(cells);
     }
 
     pub fn push_rows(&mut self, rows: &[Rejection]) -> Result<()> {
@@ -134,6 +153,9 @@ impl Quarantine {
             .collect();
         all.with_column(Column::new("file".into(), names))
             .at(|| "quarantine".into())?;
+        let cells = cell_refs(&all, &self.sheets)?;
+        all.with_column(Column::new("cell".into(), cells))
+            .at(|| "quarantine".into())?;
         let source = self.source.clone();
         all.lazy()
             .with_column(lit(source).alias("source"))
@@ -149,10 +171,43 @@ impl Quarantine {
                 col("raw_value"),
                 col("rule"),
                 col("message"),
+                col("cell"),
             ])
             .collect()
             .at(|| "sorting the quarantine".into())
     }
+}
+
+/// The spreadsheet cell of each rejection (`Titres!C17`, or the row `Titres!17:17` for a
+/// structural error); none for a text file.
+fn cell_refs(
+    all: &DataFrame,
+    sheets: &[std::sync::Arc<SheetCells>],
+) -> Result<Vec<Option<String>>> {
+    let context = || "naming the quarantine's cells".to_string();
+    if sheets.is_empty() {
+        return Ok(vec![None; all.height()]);
+    }
+    let files = all.column(FILE).at(context)?.u32().at(context)?;
+    let lines = all.column(LINE).at(context)?.u64().at(context)?;
+    let columns = all.column("column").at(context)?.str().at(context)?;
+    Ok(files
+        .iter()
+        .zip(lines.iter())
+        .zip(columns.iter())
+        .map(|((file, line), column)| {
+            let cells = sheets.iter().find(|s| Some(s.file) == file)?;
+            // a column that is no field of the sheet (a pipeline check's) names the row
+            let at = column.and_then(|name| {
+                cells
+                    .columns
+                    .iter()
+                    .find(|(f, _)| f == name)
+                    .map(|(_, c)| *c)
+            });
+            Some(crate::vocab::cells::cell_ref(&cells.sheet, at, line?))
+        })
+        .collect())
 }
 
 fn empty_frame() -> DataFrame {
@@ -368,5 +423,6 @@ fn finished_schema() -> Schema {
         Field::new("raw_value".into(), DataType::String),
         Field::new("rule".into(), DataType::String),
         Field::new("message".into(), DataType::String),
+        Field::new("cell".into(), DataType::String),
     ])
 }

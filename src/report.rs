@@ -247,7 +247,14 @@ pub fn file_check_text(c: &FileCheck, max_errors: usize) -> String {
     let verdict = if c.valid { "ACCEPTED" } else { "NOT ACCEPTED" };
     let _ = writeln!(s, "{verdict}: {} against {}", c.file, c.schema);
     if let Some(f) = b.files.first() {
-        let _ = writeln!(s, "read as {}, {} rows", f.encoding, b.rows_in);
+        match &f.sheet {
+            Some(sheet) => {
+                let _ = writeln!(s, "read from sheet `{sheet}`, {} rows", b.rows_in);
+            }
+            None => {
+                let _ = writeln!(s, "read as {}, {} rows", f.encoding, b.rows_in);
+            }
+        }
     }
     let _ = writeln!(
         s,
@@ -270,10 +277,14 @@ pub fn file_check_text(c: &FileCheck, max_errors: usize) -> String {
         }
         let _ = writeln!(s, "\nfirst problems (line, column, value: what is wrong):");
         for e in c.errors.iter().take(max_errors) {
+            let line = match e["cell"].as_str() {
+                Some(cell) => format!("{} ({cell})", e["line"]),
+                None => e["line"].to_string(),
+            };
             let _ = writeln!(
                 s,
                 "  line {}, {}, `{}`: {} ({})",
-                e["line"],
+                line,
                 e["column"]
                     .as_str()
                     .filter(|c| !c.is_empty())

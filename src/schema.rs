@@ -97,8 +97,42 @@ struct RawSchema {
     fields: Vec<Field>,
     missing_values: Option<Vec<String>>,
     primary_key: Option<KeySpec>,
+    foreign_keys: Option<Vec<RawForeignKey>>,
     #[serde(default)]
     fields_match: FieldsMatch,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawForeignKey {
+    fields: KeySpec,
+    reference: RawReference,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawReference {
+    #[serde(default)]
+    resource: String,
+    fields: KeySpec,
+}
+
+impl KeySpec {
+    fn names(self) -> Vec<String> {
+        match self {
+            KeySpec::One(k) => vec![k],
+            KeySpec::Many(ks) => ks,
+        }
+    }
+}
+
+/// A Table Schema `foreignKeys` entry: every row's `fields` must be found among the values of
+/// `reference_fields` in the resource `resource` (in a pipeline, another source: this is how
+/// two ministries' files are tied together).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub fields: Vec<String>,
+    /// The referenced source's name; empty for the table itself.
+    pub resource: String,
+    pub reference_fields: Vec<String>,
 }
 
 /// How a file's columns are matched to the schema's fields (Table Schema v2 `fieldsMatch`).
@@ -140,6 +174,7 @@ pub struct TableSchema {
     /// Strings that mean "no value" (Frictionless default: the empty string).
     pub missing_values: Vec<String>,
     pub primary_key: Vec<String>,
+    pub foreign_keys: Vec<ForeignKey>,
     pub fields_match: FieldsMatch,
 }
 
@@ -183,11 +218,7 @@ impl TableSchema {
             field.bounds =
                 check_field(field).map_err(|m| fail(format!("field `{}`: {m}", field.name)))?;
         }
-        let primary_key = match raw.primary_key {
-            None => Vec::new(),
-            Some(KeySpec::One(k)) => vec![k],
-            Some(KeySpec::Many(ks)) => ks,
-        };
+        let primary_key = raw.primary_key.map(KeySpec::names).unwrap_or_default();
         for key in &primary_key {
             if !seen.contains(key.as_str()) {
                 return Err(fail(format!(
@@ -195,12 +226,35 @@ impl TableSchema {
                 )));
             }
         }
+        let mut foreign_keys = Vec::new();
+        for fk in raw.foreign_keys.unwrap_or_default() {
+            let fields = fk.fields.names();
+            let reference_fields = fk.reference.fields.names();
+            if let Some(f) = fields.iter().find(|f| !seen.contains(f.as_str())) {
+                return Err(fail(format!(
+                    "foreignKeys names `{f}`, which is not a field"
+                )));
+            }
+            if fields.len() != reference_fields.len() || fields.is_empty() {
+                return Err(fail(format!(
+                    "foreignKeys: the fields ({}) and the reference's fields ({}) must be as many",
+                    fields.join(", "),
+                    reference_fields.join(", ")
+                )));
+            }
+            foreign_keys.push(ForeignKey {
+                fields,
+                resource: fk.reference.resource,
+                reference_fields,
+            });
+        }
         Ok(TableSchema {
             sha256: String::new(),
             path: path.to_path_buf(),
             fields: raw.fields,
             missing_values: raw.missing_values.unwrap_or_else(|| vec![String::new()]),
             primary_key,
+            foreign_keys,
             fields_match: raw.fields_match,
         })
     }

@@ -77,10 +77,12 @@ pub fn validate(
     source: &SourcePlan,
     quarantine: &mut Quarantine,
     repeats: &Repeats,
+    references: &References,
 ) -> Result<DataFrame> {
     let keys = key_sets(&source.schema);
     let frame = with_repeat_flags(frame, &keys, repeats, source)?;
-    let checks = Checks::of(source, &keys)?;
+    let mut checks = Checks::of(source, &keys)?;
+    checks.rules.extend(references.rules(source));
     let checked = checks.run(frame, source)?;
     quarantine_failures(&checked, &checks.rules, source, quarantine)?;
     keep_valid(checked, source)
@@ -285,6 +287,73 @@ fn quarantine_failures(
         quarantine.push_frame(all)?;
     }
     Ok(())
+}
+
+/// The values of the fields that other sources' `foreignKeys` reference, collected from the
+/// referenced source's valid rows (it is read first), as the schema types them, written as text.
+#[derive(Debug, Default, Clone)]
+pub struct References {
+    sets: std::collections::HashMap<(String, Vec<String>), std::sync::Arc<Vec<String>>>,
+}
+
+impl References {
+    /// Record the values `fields` take in `source`'s valid rows.
+    pub fn add(&mut self, source: &str, fields: Vec<String>, values: HashSet<String>) {
+        let mut values: Vec<String> = values.into_iter().collect();
+        values.sort_unstable();
+        self.sets
+            .insert((source.to_string(), fields), std::sync::Arc::new(values));
+    }
+
+    /// A rule per `foreignKeys` entry whose referenced values are known: a row whose key is
+    /// not among them is rejected (a row with a part of its key missing is not checked, as
+    /// Table Schema says).
+    fn rules(&self, source: &SourcePlan) -> Vec<Rule> {
+        let schema = &source.schema;
+        schema
+            .foreign_keys
+            .iter()
+            .filter_map(|fk| {
+                let values = self
+                    .sets
+                    .get(&(fk.resource.clone(), fk.reference_fields.clone()))?;
+                let key = key_text(&fk.fields, typed_name);
+                let known = lit(Series::new(PlSmallStr::EMPTY, values.as_slice())).implode(false);
+                Some(Rule {
+                    column: fk.fields.join(","),
+                    rule: vocab::Rule::ForeignKey,
+                    message: format!(
+                        "not found in the {} of source `{}`",
+                        fk.reference_fields.join(", "),
+                        fk.resource
+                    ),
+                    fails: key.clone().is_not_null().and(key.is_in(known, false).not()),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A key as one text: its fields' typed values as text, joined by the unit separator (U+001F,
+/// which no value holds); null when a part is missing.
+fn key_text(fields: &[String], name: impl Fn(&str) -> String) -> Expr {
+    let part = |f: &String| col(name(f)).cast(DataType::String);
+    fields[1..]
+        .iter()
+        .fold(part(&fields[0]), |key, f| key + lit("\u{1f}") + part(f))
+}
+
+/// The distinct keys of `fields` among a source's valid rows (typed, under the fields' names).
+pub fn referenced_values(valid: &DataFrame, fields: &[String]) -> Result<HashSet<String>> {
+    let context = || format!("collecting the values of {}", fields.join(", "));
+    let keys = valid
+        .clone()
+        .lazy()
+        .select([key_text(fields, |f| f.to_string()).alias("__key")])
+        .collect()
+        .at(context)?;
+    let keys = keys.column("__key").at(context)?.str().at(context)?;
+    Ok(keys.iter().flatten().map(String::from).collect())
 }
 
 /// The raw text a broken rule is shown with: its column's.
@@ -805,6 +874,7 @@ mod tests {
                 encoding: Encoding::Utf8,
                 decimal_comma: true,
                 null_markers: vec!["NA".into()],
+                sheet: Default::default(),
             },
             derives: vec![],
             checks: vec![],
@@ -815,6 +885,7 @@ mod tests {
             columns: vec![],
             design: None,
             finite: vec![],
+            referenced: vec![],
         }
     }
 
@@ -862,7 +933,7 @@ mod tests {
         ]);
         let mut q = Quarantine::new("t", vec!["f.csv".into()]);
         let repeats = repeats_in(&df, &src).unwrap();
-        let valid = validate(df, &src, &mut q, &repeats).unwrap();
+        let valid = validate(df, &src, &mut q, &repeats, &References::default()).unwrap();
         assert_eq!(valid.height(), 2);
         let w = valid.column("w").unwrap().f64().unwrap();
         assert_eq!(w.get(0), Some(1.5));

@@ -304,6 +304,8 @@ pub enum Rule {
     Enum,
     Unique,
     PrimaryKey,
+    /// A key not found among the referenced source's (Table Schema `foreignKeys`).
+    ForeignKey,
     /// A number a table sums or the survey design reads is NaN or infinite.
     Finite,
     /// A `[[check]]` of the pipeline (or a survey design check), by its name.
@@ -336,6 +338,7 @@ impl fmt::Display for Rule {
             Rule::Enum => "enum",
             Rule::Unique => "unique",
             Rule::PrimaryKey => "primaryKey",
+            Rule::ForeignKey => "foreignKey",
             Rule::Finite => "finite",
             Rule::Check(name) => return write!(f, "check:{name}"),
             Rule::Codelist(list) => return write!(f, "codelist:{list}"),
@@ -464,5 +467,85 @@ mod tests {
             Reliability::from_code("E"),
             Some(Reliability::UseWithCaution)
         );
+    }
+}
+
+/// Spreadsheet cell references as Excel writes them (`C17`, `A3:F200`): the quarantine names a
+/// spreadsheet's bad cell this way, and a pipeline gives a sheet's table this way.
+pub mod cells {
+    /// `C17` for the cell of a sheet's 0-based column and 1-based row.
+    pub fn cell_name(column: u32, row: u64) -> String {
+        format!("{}{row}", column_letters(column))
+    }
+
+    /// `Titres!C17` for a cell, `Titres!17:17` for a whole row (a structural error); a sheet
+    /// name with spaces or punctuation is quoted, as Excel writes it (`'Titres 2024'!C17`).
+    pub fn cell_ref(sheet: &str, column: Option<u32>, row: u64) -> String {
+        let plain = sheet.chars().all(|c| c.is_alphanumeric() || c == '_');
+        let sheet = if plain {
+            sheet.to_string()
+        } else {
+            format!("'{}'", sheet.replace('\'', "''"))
+        };
+        match column {
+            Some(c) => format!("{sheet}!{}", cell_name(c, row)),
+            None => format!("{sheet}!{row}:{row}"),
+        }
+    }
+
+    /// `A` for 0, `Z` for 25, `AA` for 26.
+    pub fn column_letters(column: u32) -> String {
+        let mut n = column + 1;
+        let mut letters = Vec::new();
+        while n > 0 {
+            let rem = (n - 1) % 26;
+            letters.push(b'A' + rem as u8);
+            n = (n - 1) / 26;
+        }
+        letters.reverse();
+        String::from_utf8(letters).expect("ASCII letters")
+    }
+
+    /// `A3:F200` as 0-based (row, column) corners.
+    pub fn parse_range(text: &str) -> Option<((u32, u32), (u32, u32))> {
+        let (a, b) = text.trim().split_once(':')?;
+        let (a, b) = (parse_cell(a)?, parse_cell(b)?);
+        (a.0 <= b.0 && a.1 <= b.1).then_some((a, b))
+    }
+
+    fn parse_cell(text: &str) -> Option<(u32, u32)> {
+        let text = text.trim().to_ascii_uppercase();
+        let split = text.find(|c: char| c.is_ascii_digit())?;
+        let (letters, digits) = text.split_at(split);
+        if letters.is_empty() || !letters.bytes().all(|b| b.is_ascii_uppercase()) {
+            return None;
+        }
+        let column = letters.bytes().try_fold(0u32, |n, b| {
+            n.checked_mul(26)?.checked_add(u32::from(b - b'A' + 1))
+        })?;
+        let row: u32 = digits.parse().ok()?;
+        (row >= 1).then_some((row - 1, column - 1))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn cells_are_named_as_in_excel() {
+            assert_eq!(cell_name(2, 17), "C17");
+            assert_eq!(column_letters(25), "Z");
+            assert_eq!(column_letters(26), "AA");
+            assert_eq!(column_letters(701), "ZZ");
+            assert_eq!(column_letters(702), "AAA");
+            assert_eq!(cell_ref("Titres", Some(2), 17), "Titres!C17");
+            assert_eq!(cell_ref("Titres 2024", None, 9), "'Titres 2024'!9:9");
+            assert_eq!(cell_ref("L'an", Some(0), 1), "'L''an'!A1");
+            assert_eq!(parse_range("A3:F200"), Some(((2, 0), (199, 5))));
+            assert_eq!(parse_range("aa1:ab2"), Some(((0, 26), (1, 27))));
+            for bad in ["A3", "F200:A3", "3A:F2", "A0:B2", ":"] {
+                assert_eq!(parse_range(bad), None, "{bad}");
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use marsad::spec::{self, Dialect, Overrides};
+use marsad::spec::{self, Dialect, Overrides, SheetChoice};
 use marsad::vocab::{Delimiter, Encoding};
 use marsad::{report, run, Error};
 
@@ -36,6 +36,9 @@ pub struct Args {
     /// With --schema: numbers use a decimal comma.
     #[arg(long)]
     decimal_comma: bool,
+    /// With --schema, for a spreadsheet: the sheet to check (default: the first).
+    #[arg(long)]
+    sheet: Option<String>,
     /// With --schema: lines before the header.
     #[arg(long, default_value_t = 0)]
     skip_lines: usize,
@@ -89,6 +92,10 @@ fn check_file(schema: &Path, args: Args) -> marsad::Result<()> {
         encoding: args.encoding,
         decimal_comma: args.decimal_comma,
         null_markers: Vec::new(),
+        sheet: SheetChoice {
+            name: args.sheet.clone(),
+            ..SheetChoice::default()
+        },
     };
     let file = &args.target;
     let wait = super::wait(args.no_wait);

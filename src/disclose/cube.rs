@@ -514,7 +514,7 @@ pub fn audit(
         let stride = cube.strides[d];
         let size = cube.sizes[d];
         for start in 0..cube.len() {
-            if (start / stride) % size != 0 {
+            if !(start / stride).is_multiple_of(size) {
                 continue;
             }
             summary.lines_checked += 1;

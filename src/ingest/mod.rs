@@ -12,7 +12,10 @@ mod decode;
 mod header;
 mod parse;
 mod read;
+mod sheet;
 mod stream;
+
+pub use sheet::SheetPlace;
 
 use std::path::Path;
 
@@ -39,6 +42,8 @@ pub struct Window {
     pub long_records: Vec<(u32, u64, u64)>,
     /// Time spent reading, decoding and parsing the window.
     pub elapsed: std::time::Duration,
+    /// Where the file's fields are on its sheet, when it is a spreadsheet.
+    pub sheet: Option<std::sync::Arc<crate::quarantine::SheetCells>>,
 }
 
 /// What is known of a source's files before they are read: their names, and the encoding the
@@ -57,6 +62,8 @@ pub fn files(source: &SourcePlan) -> Vec<FileInfo> {
             compression: None,
             rows: 0,
             lines: 0,
+            sheet: None,
+            sheet_columns: Vec::new(),
         })
         .collect()
 }
@@ -111,6 +118,10 @@ pub fn read_windows<T: Send>(
         info.rows = file.rows;
         info.lines = file.lines;
         info.compression = file.gzip.then_some("gzip");
+        if let Some((place, columns)) = file.sheet {
+            info.sheet = Some(place.name);
+            info.sheet_columns = columns;
+        }
         info.encoding = if file.seen.not_utf8 {
             Encoding::Windows1252
         } else {

@@ -247,6 +247,7 @@ pub(super) fn parse_window(
         records,
         long_records,
         elapsed: std::time::Duration::ZERO,
+        sheet: None,
     })
 }
 

@@ -12,7 +12,7 @@ use super::parse::parse_window;
 use super::stream;
 use super::Window;
 use crate::error::{Error, Result};
-use crate::spec::{Dialect, Encoding, SourcePlan};
+use crate::spec::{Encoding, SourcePlan};
 
 /// Bytes parsed by one thread at a time (MARSAD_CHUNK_BYTES changes it: the tests use tiny
 /// chunks to put many boundaries in small files), and bytes read per window: eight chunks, so
@@ -88,6 +88,8 @@ pub(super) struct RawWindow {
     pub(super) lines_before: u64,
     /// The window ends the file (an unclosed quote there swallowed the rest of the file).
     pub(super) last: bool,
+    /// The file's sheet, when it is a spreadsheet.
+    pub(super) sheet: Option<std::sync::Arc<super::SheetPlace>>,
 }
 
 /// How many windows are parsed and processed at the same time: one per thread, at most four,
@@ -133,11 +135,13 @@ pub(super) struct FileRead {
     /// Physical lines of text, header and skipped lines included.
     pub(super) lines: u64,
     pub(super) seen: Seen,
+    /// For a spreadsheet: its sheet, and the spreadsheet column of each schema field.
+    pub(super) sheet: Option<(super::SheetPlace, Vec<(String, u32)>)>,
 }
 
 /// Set by the first window of a file: the file column of each field asked for, the row width,
-/// whether the file has a byte-order mark.
-type FileColumns = (Vec<usize>, usize, bool);
+/// whether the file has a byte-order mark, and the file column of every schema field.
+type FileColumns = (Vec<usize>, usize, bool, Vec<usize>);
 
 /// Read one file, starting in `encoding`: the reading thread reads ahead and checksums the
 /// bytes while windows are decoded, parsed and worked on `at_once` at a time; `merge` receives
@@ -160,24 +164,24 @@ pub(super) fn read_file<T: Send>(
         gzip: layers.gzip,
         lines: 0,
         seen: Seen::default(),
+        sheet: None,
     };
     // A UTF-16 file reaches the windows as UTF-8.
     let mut text_encoding = layers.text_encoding().unwrap_or(encoding);
-    let (bytes, sha256, lines) = std::thread::scope(|scope| -> Result<(u64, String, u64)> {
+    let mut layout: Option<FileColumns> = None;
+    let (bytes, sha256, lines, place) = std::thread::scope(|scope| -> Result<Ahead> {
         let (send, receive) = std::sync::mpsc::sync_channel::<Result<RawWindow>>(1);
-        let (window, chunk, dialect) = (reading.window, reading.chunk, &reading.source.dialect);
+        let (window, chunk, source) = (reading.window, reading.chunk, reading.source);
         let reader = scope.spawn(move || {
             read_ahead(
                 path,
                 layers,
                 file_index as u32,
-                window,
-                chunk,
-                dialect,
+                (window, chunk),
+                source,
                 &send,
             )
         });
-        let mut layout: Option<FileColumns> = None;
         let mut done = false;
         while !done {
             let batch = next_batch(
@@ -212,6 +216,17 @@ pub(super) fn read_file<T: Send>(
     file.bytes = bytes;
     file.sha256 = sha256;
     file.lines = lines;
+    file.sheet = place.map(|place| {
+        let columns = layout.map(|l| l.3).unwrap_or_default();
+        let fields = reading
+            .all_fields
+            .iter()
+            .zip(columns)
+            .filter(|(_, c)| *c != super::header::ABSENT)
+            .map(|(f, c)| (f.clone(), place.first_column + c as u32))
+            .collect();
+        (place, fields)
+    });
     if layers.utf16.is_none() {
         file.encoding = text_encoding;
     }
@@ -240,6 +255,7 @@ fn next_batch(
                 reading.source,
                 &reading.all_fields,
             )?;
+            let all = order.clone();
             let order = reading
                 .fields
                 .iter()
@@ -252,7 +268,7 @@ fn next_batch(
                     order[i]
                 })
                 .collect();
-            *layout = Some((order, width, bom));
+            *layout = Some((order, width, bom, all));
         }
         *done = raw.last;
         batch.push(raw);
@@ -272,7 +288,7 @@ fn run_window<T>(
     work: &impl Fn(Window) -> Result<T>,
 ) -> Result<(T, u64, Seen, u64)> {
     let started = std::time::Instant::now();
-    let (order, width, bom) = columns;
+    let (order, width, bom, _) = columns;
     let dialect = &reading.source.dialect;
     let mut s = Seen::default();
     let text = match raw.text.take() {
@@ -286,6 +302,20 @@ fn run_window<T>(
         }
     };
     let len = text.len() as u64;
+    let sheet = raw.sheet.as_ref().map(|place| {
+        let (_, _, _, all) = columns;
+        std::sync::Arc::new(crate::quarantine::SheetCells {
+            file: raw.file_index,
+            sheet: place.name.clone(),
+            columns: reading
+                .all_fields
+                .iter()
+                .zip(all)
+                .filter(|(_, c)| **c != super::header::ABSENT)
+                .map(|(f, c)| (f.clone(), place.first_column + *c as u32))
+                .collect(),
+        })
+    });
     let mut w = parse_window(
         raw,
         text,
@@ -301,30 +331,39 @@ fn run_window<T>(
         message,
     })?;
     w.elapsed = started.elapsed();
+    w.sheet = sheet;
     let records = w.records;
     work(w).map(|t| (t, records, s, len))
 }
 
+/// What the reading thread found: the file's size, SHA-256, lines of text and, for a
+/// spreadsheet, its sheet.
+type Ahead = (u64, String, u64, Option<super::SheetPlace>);
+
 /// The reading thread: cut the file into windows at record boundaries, checksum every byte,
-/// and send the windows on. Returns the file's size, SHA-256 and lines of text.
+/// and send the windows on.
 fn read_ahead(
     path: &Path,
     layers: stream::Layers,
     file_index: u32,
-    window: usize,
-    chunk: usize,
-    dialect: &Dialect,
+    (window, chunk): (usize, usize),
+    source: &SourcePlan,
     send: &SyncSender<Result<RawWindow>>,
-) -> (u64, String, u64) {
+) -> Ahead {
+    let dialect = &source.dialect;
+    let mut place = None;
     use sha2::{Digest, Sha256};
     let tally: stream::Tally = std::rc::Rc::new(std::cell::RefCell::new((Sha256::new(), 0)));
     // Bytes of text read (after inflating and transcoding), for the windows' offsets.
     let mut total = 0u64;
     let mut all_lines = 0u64;
     let outcome = (|| -> Result<()> {
-        let mut file = stream::open(path, layers, &tally)?;
+        let opened = stream::open(path, layers, &tally, source)?;
+        place = opened.sheet;
+        let mut file = opened.text;
         let mut buf: Vec<u8> = Vec::with_capacity(window + chunk);
-        let mut lines_before = 0u64;
+        let mut lines_before = opened.lines_above;
+        all_lines = lines_before;
         let mut first = true;
         let mut more = true;
         while more {
@@ -357,6 +396,7 @@ fn read_ahead(
                 data_start: 0,
                 lines_before,
                 last: !more,
+                sheet: place.clone().map(std::sync::Arc::new),
             };
             if send.send(Ok(raw)).is_err() {
                 return Ok(());
@@ -378,5 +418,5 @@ fn read_ahead(
     let (hasher, bytes) = std::rc::Rc::try_unwrap(tally)
         .map(|t| t.into_inner())
         .unwrap_or_else(|shared| shared.borrow().clone());
-    (bytes, crate::hex(&hasher.finalize()), all_lines)
+    (bytes, crate::hex(&hasher.finalize()), all_lines, place)
 }

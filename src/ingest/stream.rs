@@ -22,6 +22,8 @@ use crate::spec::Encoding;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Layers {
     pub(super) gzip: bool,
+    /// A spreadsheet, whose sheet is written out as text.
+    pub(super) sheet: bool,
     /// UTF-16 to turn into UTF-8 (from the byte-order mark, or as declared).
     pub(super) utf16: Option<Encoding>,
 }
@@ -29,7 +31,7 @@ pub(super) struct Layers {
 impl Layers {
     /// The encoding of the text the reader gets, when it is not the file's own.
     pub(super) fn text_encoding(&self) -> Option<Encoding> {
-        self.utf16.map(|_| Encoding::Utf8)
+        (self.sheet || self.utf16.is_some()).then_some(Encoding::Utf8)
     }
 }
 
@@ -42,6 +44,13 @@ fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 
 /// Look at the start of `path` (inflated if it is gzip) for the layers to undo.
 pub(super) fn sniff(path: &Path, declared: Encoding) -> Result<Layers> {
+    if super::sheet::is_spreadsheet(path) {
+        return Ok(Layers {
+            gzip: false,
+            sheet: true,
+            utf16: None,
+        });
+    }
     let mut file = std::fs::File::open(path).map_err(read_error(path))?;
     let mut magic = Vec::with_capacity(2);
     (&mut file)
@@ -69,7 +78,11 @@ pub(super) fn sniff(path: &Path, declared: Encoding) -> Result<Layers> {
         ([0xFE, 0xFF], _) | (_, Encoding::Utf16Be) => Some(Encoding::Utf16Be),
         _ => None,
     };
-    Ok(Layers { gzip, utf16 })
+    Ok(Layers {
+        gzip,
+        sheet: false,
+        utf16,
+    })
 }
 
 /// Bytes read from the file itself and their SHA-256, shared with the reader that counts them.
@@ -91,22 +104,52 @@ impl Read for Counted {
     }
 }
 
-/// Open `path` with its layers undone; `tally` counts the file's own bytes.
-pub(super) fn open(path: &Path, layers: Layers, tally: &Tally) -> Result<Box<dyn Read>> {
+/// A file opened as text, and where that text lies on a spreadsheet.
+pub(super) struct Opened {
+    pub(super) text: Box<dyn Read>,
+    /// Lines before the text's first (a sheet's rows above its table).
+    pub(super) lines_above: u64,
+    pub(super) sheet: Option<super::sheet::SheetPlace>,
+}
+
+/// Open `path` with its layers undone; `tally` counts the file's own bytes. A spreadsheet is
+/// read whole (a workbook is a zip or an OLE container, not a stream) and its sheet written
+/// out as text.
+pub(super) fn open(
+    path: &Path,
+    layers: Layers,
+    tally: &Tally,
+    source: &crate::spec::SourcePlan,
+) -> Result<Opened> {
     let file = std::fs::File::open(path).map_err(read_error(path))?;
-    let counted = Counted {
+    let mut counted = Counted {
         file,
         tally: Rc::clone(tally),
     };
+    if layers.sheet {
+        let mut bytes = Vec::new();
+        counted.read_to_end(&mut bytes).map_err(read_error(path))?;
+        let sheet = super::sheet::sheet_text(path, bytes, &source.dialect, &source.schema)?;
+        return Ok(Opened {
+            text: Box::new(std::io::Cursor::new(sheet.text)),
+            lines_above: sheet.rows_above,
+            sheet: Some(sheet.place),
+        });
+    }
     let inflated: Box<dyn Read> = if layers.gzip {
         Box::new(MultiGzDecoder::new(counted))
     } else {
         Box::new(counted)
     };
-    Ok(match layers.utf16 {
+    let text: Box<dyn Read> = match layers.utf16 {
         Some(Encoding::Utf16Be) => Box::new(ToUtf8::new(inflated, encoding_rs::UTF_16BE)),
         Some(_) => Box::new(ToUtf8::new(inflated, encoding_rs::UTF_16LE)),
         None => inflated,
+    };
+    Ok(Opened {
+        text,
+        lines_above: 0,
+        sheet: None,
     })
 }
 
@@ -188,8 +231,15 @@ mod tests {
         let layers = sniff(&path, declared).unwrap();
         let tally: Tally = Rc::new(RefCell::new((Sha256::new(), 0)));
         let mut text = String::new();
-        open(&path, layers, &tally)
+        let schema = crate::schema::TableSchema::parse(
+            Path::new("s.json"),
+            r#"{"fields": [{"name": "id"}]}"#,
+        )
+        .unwrap();
+        let source = crate::spec::bare_source("f".into(), vec![], schema, Default::default());
+        open(&path, layers, &tally, &source)
             .unwrap()
+            .text
             .read_to_string(&mut text)
             .unwrap();
         let counted = tally.borrow().1;

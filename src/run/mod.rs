@@ -177,7 +177,8 @@ fn read_sources(plan: &Plan, opts: RunOptions, command: &str, scratch: &Path) ->
     let clock = Instant::now();
     let mut timings = Timings::default();
     let mut sink = quarantine::Sink::new(scratch)?;
-    let mut processed = Vec::new();
+    let mut processed: Vec<pass::Processed> = Vec::new();
+    let mut references = crate::validate::References::default();
     for s in &plan.sources {
         let tables: Vec<&TablePlan> = plan.tables.iter().filter(|t| t.source == s.name).collect();
         let cx = PassContext {
@@ -186,8 +187,17 @@ fn read_sources(plan: &Plan, opts: RunOptions, command: &str, scratch: &Path) ->
             progress: opts.progress,
             timings: &mut timings,
             sink: &mut sink,
+            references: &references,
         };
-        processed.push(pass::process(cx, ingest::files(s), scratch)?);
+        let mut done = pass::process(cx, ingest::files(s), scratch)?;
+        for (fields, values) in s
+            .referenced
+            .iter()
+            .zip(std::mem::take(&mut done.references))
+        {
+            references.add(&s.name, fields.clone(), values);
+        }
+        processed.push(done);
     }
     // The run id and the provenance written into every file depend on the files' checksums,
     // taken while they were read.

@@ -98,6 +98,9 @@ pub struct Partial {
     pub books: RowBooks,
     /// Records spanning many lines, in file order.
     pub long_records: Vec<crate::books::LongRecord>,
+    /// The values of each referenced key of the source (`SourcePlan::referenced`), among its
+    /// valid rows.
+    pub references: Vec<std::collections::HashSet<String>>,
 }
 
 impl Partial {
@@ -138,6 +141,13 @@ impl Partial {
             }
             out.books.add(p.books);
             out.long_records.extend(p.long_records);
+            if out.references.len() < p.references.len() {
+                out.references
+                    .resize_with(p.references.len(), Default::default);
+            }
+            for (acc, values) in out.references.iter_mut().zip(p.references) {
+                acc.extend(values);
+            }
         }
         for ((acc, parts), t) in out.cells.iter_mut().zip(cells).zip(tables) {
             if !parts.is_empty() {
@@ -183,6 +193,13 @@ impl Partial {
             .at(|| "writing a partial's long records".into())?;
             write_frame(&dir.join("long_records.parquet"), &mut frame)?;
         }
+        for (i, values) in self.references.iter().enumerate() {
+            let mut values: Vec<&str> = values.iter().map(String::as_str).collect();
+            values.sort_unstable();
+            let mut frame = DataFrame::new_infer_height(vec![Column::new("key".into(), values)])
+                .at(|| "writing a partial's referenced keys".into())?;
+            write_frame(&dir.join(format!("references-{i}.parquet")), &mut frame)?;
+        }
         write_frame(&dir.join("unmapped.parquet"), &mut self.unmapped_frame()?)
     }
 
@@ -205,6 +222,14 @@ impl Partial {
         }
         if let Some(unmapped) = read_frame(&dir.join("unmapped.parquet"))? {
             p.read_unmapped(&unmapped)?;
+        }
+        while let Some(keys) =
+            read_frame(&dir.join(format!("references-{}.parquet", p.references.len())))?
+        {
+            let context = || "reading a partial's referenced keys".to_string();
+            let keys = keys.column("key").at(context)?.str().at(context)?;
+            p.references
+                .push(keys.iter().flatten().map(String::from).collect());
         }
         if let Some(long) = read_frame(&dir.join("long_records.parquet"))? {
             let context = || "reading a partial's long records".to_string();
@@ -428,6 +453,7 @@ mod tests {
         });
         p.quarantine
             .push(df!("line" => [valid + 1], "rule" => ["codelist:sex"]).unwrap());
+        p.references = vec![[raw.to_string()].into_iter().collect()];
         p
     }
 
@@ -440,7 +466,17 @@ mod tests {
             .collect();
         unmapped.sort();
         let quarantine: Vec<usize> = p.quarantine.iter().map(|q| q.height()).collect();
+        let references: Vec<Vec<String>> = p
+            .references
+            .iter()
+            .map(|r| {
+                let mut r: Vec<String> = r.iter().cloned().collect();
+                r.sort();
+                r
+            })
+            .collect();
         (
+            references,
             p.rows_in,
             p.books,
             unmapped,

@@ -17,7 +17,7 @@ use crate::ingest;
 use crate::quarantine::{self, Quarantine, ROW};
 use crate::spec::{SourcePlan, TablePlan};
 use crate::tabulate;
-use crate::validate::{validate, RepeatFinder, Repeats};
+use crate::validate::{referenced_values, validate, References, RepeatFinder, Repeats};
 
 /// Milliseconds spent in each stage, summed over threads.
 #[derive(Default)]
@@ -43,6 +43,9 @@ pub struct Processed {
     pub books: SourceBooks,
     pub rows: Option<DataFrame>,
     pub cells: Vec<(String, DataFrame)>,
+    /// The values of the source's referenced keys (`SourcePlan::referenced`), for the sources
+    /// read after it.
+    pub references: Vec<std::collections::HashSet<String>>,
 }
 
 /// What a pass needs besides the source: its tables, where rejections and keys go, and where
@@ -53,6 +56,8 @@ pub struct PassContext<'a> {
     pub progress: &'a dyn Progress,
     pub timings: &'a mut Timings,
     pub sink: &'a mut quarantine::Sink,
+    /// The keys of the sources read before, which this one's `foreignKeys` reference.
+    pub references: &'a References,
 }
 
 /// Every window of a source through validation and harmonization, into table cells (or kept
@@ -123,7 +128,8 @@ fn read_pass(
     let mut pending: Vec<Partial> = Vec::new();
     let timings = &mut *cx.timings;
     let sink = &mut *cx.sink;
-    let work = |w: ingest::Window| window(w, tables, source, repeats, finder);
+    let references = cx.references;
+    let work = |w: ingest::Window| window(w, tables, source, (repeats, references), finder);
     let merge = |(mut part, times): (Partial, Vec<(&'static str, Duration)>)| -> Result<()> {
         for (stage, d) in times {
             timings.add(stage, d);
@@ -169,7 +175,7 @@ fn window(
     w: ingest::Window,
     tables: &[&TablePlan],
     source: &SourcePlan,
-    repeats: &Repeats,
+    (repeats, references): (&Repeats, &References),
     finder: Option<&RepeatFinder>,
 ) -> Result<(Partial, Vec<(&'static str, Duration)>)> {
     let mut times = vec![("ingest", w.elapsed)];
@@ -198,8 +204,16 @@ fn window(
         })
         .collect();
     let mut q = Quarantine::new(&source.name, file_names);
+    if let Some(cells) = &w.sheet {
+        q.on_sheet(cells.clone());
+    }
     q.push_rows(&w.rejected)?;
-    let valid = validate(w.frame, source, &mut q, repeats)?;
+    let valid = validate(w.frame, source, &mut q, repeats, references)?;
+    part.references = source
+        .referenced
+        .iter()
+        .map(|fields| referenced_values(&valid, fields))
+        .collect::<Result<_>>()?;
     lap("validate", &mut times);
     let harmonized = harmonize(valid, source, &mut q)?;
     lap("harmonize", &mut times);
@@ -300,12 +314,14 @@ fn finish(
             books,
             rows,
             cells: Vec::new(),
+            references: partial.references,
         });
     }
     let missing = || Error::Invariant {
         table: source.name.clone(),
         message: "the source has no window".into(),
     };
+    let references = partial.references;
     let cells = tables
         .iter()
         .zip(partial.cells)
@@ -315,6 +331,7 @@ fn finish(
         books,
         rows: None,
         cells,
+        references,
     })
 }
 

@@ -25,6 +25,14 @@ pub fn check_file(
     wait: Wait,
 ) -> Result<FileCheck> {
     let source = crate::spec::single_file(schema, file, dialect)?;
+    for fk in &source.schema.foreign_keys {
+        tracing::warn!(
+            fields = %fk.fields.join(","),
+            resource = %fk.resource,
+            "foreignKeys not checked: the file is checked alone; check it in its pipeline, where `{}` is a source",
+            fk.resource
+        );
+    }
     let mut timings = Timings::default();
     let prov = Provenance {
         pipeline: "validate".into(),
@@ -54,6 +62,7 @@ pub fn check_file(
         progress: RunOptions::default().progress,
         timings: &mut timings,
         sink: &mut sink,
+        references: &Default::default(),
     };
     let processed = pass::process(cx, ingest::files(&source), scratch)?;
     let closed = sink.finish(prov.key_values("quarantine"))?;
@@ -92,22 +101,28 @@ fn errors(q: &DataFrame) -> Result<Vec<serde_json::Value>> {
             .map(|v| v.unwrap_or("").to_string())
             .collect())
     };
-    let (lines, columns, raws, rules, messages) = (
+    let (lines, columns, raws, rules, messages, cells) = (
         text("line")?,
         text("column")?,
         text("raw_value")?,
         text("rule")?,
         text("message")?,
+        text("cell")?,
     );
     Ok((0..q.height())
         .map(|i| {
-            serde_json::json!({
+            let mut e = serde_json::json!({
                 "line": lines[i].parse::<u64>().unwrap_or(0),
                 "column": columns[i],
                 "raw_value": raws[i],
                 "rule": rules[i],
                 "message": messages[i],
-            })
+            });
+            // a spreadsheet's cell, as Excel names it
+            if !cells[i].is_empty() {
+                e["cell"] = cells[i].clone().into();
+            }
+            e
         })
         .collect())
 }

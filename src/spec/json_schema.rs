@@ -62,6 +62,9 @@ impl Transform for NoNull {
                     }
                 }
             }
+            if object.get("default").is_some_and(Value::is_null) {
+                object.remove("default");
+            }
             if let Some(default) = object.get_mut("default") {
                 drop_nulls(default);
             }

@@ -20,6 +20,8 @@ pub use crate::vocab::Encoding;
 pub use json_schema::json_schema;
 pub use plan::*;
 use raw::PipelineSpec;
+#[cfg(test)]
+pub(crate) use resolve::bare_source;
 pub(crate) use resolve::clean as clean_path;
 use resolve::Resolver;
 

@@ -24,6 +24,42 @@ pub struct Dialect {
     pub encoding: Encoding,
     pub decimal_comma: bool,
     pub null_markers: Vec<String>,
+    /// Which sheet of a spreadsheet, and where on it the table is.
+    pub sheet: SheetChoice,
+}
+
+impl Default for Dialect {
+    /// A comma-separated file with a header, in an encoding found out as it is read.
+    fn default() -> Self {
+        Dialect {
+            delimiter: b',',
+            quote: b'"',
+            header: true,
+            skip_lines: 0,
+            encoding: Encoding::Auto,
+            decimal_comma: false,
+            null_markers: Vec::new(),
+            sheet: SheetChoice::default(),
+        }
+    }
+}
+
+/// The sheet of a spreadsheet source (the first by default) and its table's place on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SheetChoice {
+    pub name: Option<String>,
+    /// From 1, as Table Dialect's `sheetNumber`.
+    pub number: Option<usize>,
+    /// 0-based (row, column) corners of `cell_range`.
+    pub range: Option<CellRange>,
+    /// The spreadsheet row (from 1) of the column names, when given.
+    pub header_row: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellRange {
+    pub start: (u32, u32),
+    pub end: (u32, u32),
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +147,9 @@ pub struct SourcePlan {
     /// Columns read as numbers by a table's measure or the survey design: a row where one is
     /// NaN or infinite is rejected (rule `finite`), so no table sums a non-finite value.
     pub finite: Vec<String>,
+    /// The fields other sources' `foreignKeys` reference in this one: their values among the
+    /// valid rows are collected as the source is read.
+    pub referenced: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]

@@ -250,6 +250,18 @@ pub struct DialectSpec {
     pub decimal_comma: bool,
     /// Extra strings meaning "no value", added to the schema's `missingValues`.
     pub null_markers: Vec<String>,
+    /// For a spreadsheet (xlsx, xls, xlsb, ods): the sheet's name, as Table Dialect's
+    /// `sheetName` (default: the first sheet).
+    pub sheet_name: Option<String>,
+    /// For a spreadsheet: the sheet's position from 1, as Table Dialect's `sheetNumber`.
+    pub sheet_number: Option<usize>,
+    /// For a spreadsheet: the cells that hold the table, such as `A3:F200` (default: from
+    /// the first row and column holding a value to the last).
+    pub cell_range: Option<String>,
+    /// For a spreadsheet: the row (from 1, as Excel numbers it) holding the column names;
+    /// rows above it are skipped. Instead of `skip_lines`, which counts from the table's first
+    /// row.
+    pub header_row: Option<u32>,
 }
 
 impl Default for DialectSpec {
@@ -262,6 +274,10 @@ impl Default for DialectSpec {
             encoding: Encoding::Auto,
             decimal_comma: false,
             null_markers: Vec::new(),
+            sheet_name: None,
+            sheet_number: None,
+            cell_range: None,
+            header_row: None,
         }
     }
 }

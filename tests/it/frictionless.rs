@@ -352,3 +352,146 @@ fn a_row_with_too_few_or_too_many_fields_has_its_cells_checked_too() {
         "{json}"
     );
 }
+
+/// Two ministries' files tied by a Table Schema `foreignKeys`: each enrolment names a school
+/// of the other ministry's register.
+fn tied_pipeline(dir: &Path, schools_first: bool) -> std::path::PathBuf {
+    write(
+        dir,
+        "ecoles.json",
+        r#"{"fields": [
+  {"name": "code_ecole", "type": "integer", "constraints": {"required": true}},
+  {"name": "nom", "type": "string", "constraints": {"required": true}}
+], "primaryKey": "code_ecole"}"#,
+    );
+    write(
+        dir,
+        "inscriptions.json",
+        r#"{"fields": [
+  {"name": "id", "type": "integer"},
+  {"name": "sexe", "type": "string"},
+  {"name": "code_ecole", "type": "integer"}
+], "foreignKeys": [{"fields": "code_ecole", "reference": {"resource": "ecoles", "fields": "code_ecole"}}]}"#,
+    );
+    // school 3 has no name: that row is rejected, so 3 is no known school
+    write(
+        dir,
+        "ecoles.csv",
+        "code_ecole,nom\n1,Ibn Sina\n02,Al Qods\n3,\n",
+    );
+    write(
+        dir,
+        "inscriptions.csv",
+        "id,sexe,code_ecole\n1,F,1\n2,M,2\n3,F,3\n4,M,9\n5,F,\n",
+    );
+    let schools = r#"[[source]]
+name = "ecoles"
+path = "ecoles.csv"
+schema = "ecoles.json"
+"#;
+    let enrolments = r#"[[source]]
+name = "inscriptions"
+path = "inscriptions.csv"
+schema = "inscriptions.json"
+"#;
+    let (first, second) = if schools_first {
+        (schools, enrolments)
+    } else {
+        (enrolments, schools)
+    };
+    let text = format!(
+        r#"name = "inscriptions"
+max_rejected = 0.9
+
+{first}
+{second}
+[[harmonize]]
+source = "inscriptions"
+column = "sexe"
+codelist = "sex"
+into = "sex"
+
+[[table]]
+name = "par_sexe"
+source = "inscriptions"
+dimensions = ["sex"]
+measures = [{{ name = "eleves", agg = "count" }}]
+
+[table.disclosure]
+method = "none"
+reason = "a test of foreign keys"
+
+[[output]]
+dir = "out"
+"#
+    );
+    write(dir, "pipeline.toml", &text)
+}
+
+#[test]
+fn foreign_keys_tie_a_source_to_the_valid_keys_of_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = tied_pipeline(dir.path(), true);
+    marsad()
+        .args(["-q", "run"])
+        .arg(&pipeline)
+        .assert()
+        .success();
+    let out = dir.path().join("out");
+    let q = csv_rows(&restricted(&out).join("quarantine/quarantine.csv"));
+    let mut got: Vec<(String, String, String, String)> = q
+        .iter()
+        .map(|r| {
+            let get = |k: &str| r[k].clone();
+            (get("source"), get("line"), get("rule"), get("raw_value"))
+        })
+        .collect();
+    got.sort();
+    let row = |s: &str, l: &str, rule: &str, raw: &str| {
+        (
+            s.to_string(),
+            l.to_string(),
+            rule.to_string(),
+            raw.to_string(),
+        )
+    };
+    // 02 is the school 2 (keys compare as their type reads them); 3 was rejected in its own
+    // file, 9 is no school; a blank key is not checked
+    assert_eq!(
+        got,
+        vec![
+            row("ecoles", "4", "required", ""),
+            row("inscriptions", "4", "foreignKey", "3"),
+            row("inscriptions", "5", "foreignKey", "9"),
+        ]
+    );
+    let table = parquet(&out.join("tables/par_sexe.parquet"));
+    assert_eq!(cell(&table, &[("sex", "_T")], "eleves"), 3.0, "{table}");
+    let m = manifest(&out);
+    assert_eq!(m["sources"][1]["rows_rejected"], 2);
+}
+
+#[test]
+fn a_foreign_key_to_a_source_read_later_or_unknown_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = tied_pipeline(dir.path(), false);
+    let err = outputs(marsad().args(["-q", "run"]).arg(&pipeline), 2).1;
+    assert!(
+        err.contains("declare [[source]] `ecoles` before it"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    write(
+        dir.path(),
+        "inscriptions.json",
+        &std::fs::read_to_string(dir.path().join("inscriptions.json"))
+            .unwrap()
+            .replace("\"resource\": \"ecoles\"", "\"resource\": \"ecole\""),
+    );
+    std::fs::write(&pipeline, text).unwrap();
+    let err = outputs(marsad().args(["-q", "run"]).arg(&pipeline), 2).1;
+    assert!(
+        err.contains("the resource `ecole`, which is no source"),
+        "{err}"
+    );
+}

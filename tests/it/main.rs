@@ -15,4 +15,5 @@ mod pipelines;
 mod plan;
 mod publishing;
 mod snapshots_text;
+mod spreadsheets;
 mod survey;

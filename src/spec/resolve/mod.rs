@@ -155,8 +155,47 @@ impl Resolver<'_> {
         {
             self.known_source(&sources, stage)?;
         }
-
+        self.foreign_keys(spec, &mut sources)?;
         Ok(sources)
+    }
+
+    /// Tie each `foreignKeys` entry to the source it references, which must be read first
+    /// (declared before), and note on that source which fields to collect.
+    fn foreign_keys(&self, spec: &PipelineSpec, sources: &mut [SourcePlan]) -> Result<()> {
+        for (i, s) in spec.sources.iter().enumerate() {
+            for fk in sources[i].schema.foreign_keys.clone() {
+                let at = s.name.span();
+                let Some(j) = sources.iter().position(|p| p.name == fk.resource) else {
+                    let names: Vec<&str> = sources.iter().map(|p| p.name.as_str()).collect();
+                    return self.err(at, format!(
+                        "the schema's foreignKeys reference the resource `{}`, which is no source of the pipeline (sources: {}); a reference to the table itself (resource \"\") is not supported",
+                        fk.resource,
+                        names.join(", ")
+                    ));
+                };
+                if j >= i {
+                    return self.err(at, format!(
+                        "the source `{}` references keys of `{}`: declare [[source]] `{}` before it, so that its keys are read first",
+                        sources[i].name, fk.resource, fk.resource
+                    ));
+                }
+                let target = &mut sources[j];
+                if let Some(f) = fk
+                    .reference_fields
+                    .iter()
+                    .find(|f| target.schema.field(f).is_none())
+                {
+                    return self.err(at, format!(
+                        "the schema's foreignKeys reference the field `{f}` of `{}`, which its schema does not have",
+                        target.name
+                    ));
+                }
+                if !target.referenced.contains(&fk.reference_fields) {
+                    target.referenced.push(fk.reference_fields.clone());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn tables(&self, spec: &PipelineSpec, sources: &[SourcePlan]) -> Result<Vec<TablePlan>> {

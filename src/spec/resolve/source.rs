@@ -11,13 +11,13 @@ use super::Resolver;
 use crate::codelist::{self, CodeList, RegionLevel};
 use crate::error::{Error, Result};
 use crate::schema::TableSchema;
+use crate::spec::raw::UnpivotSpec;
 use crate::spec::raw::{
     CheckSpec, DeriveSpec, DesignSpec, HarmonizeSpec, PipelineSpec, SourceSpec,
 };
-use crate::spec::raw::{DialectSpec, UnpivotSpec};
 use crate::spec::{
-    CheckPlan, DeriveKind, DerivePlan, DesignPlan, Dialect, HarmonizePlan, Overrides, Role,
-    SourcePlan, UnpivotPlan,
+    CellRange, CheckPlan, DeriveKind, DerivePlan, DesignPlan, Dialect, HarmonizePlan, Overrides,
+    Role, SheetChoice, SourcePlan, UnpivotPlan,
 };
 use crate::vocab::{sex, NOT_APPLICABLE, OTHER, TOTAL, UNKNOWN};
 
@@ -37,7 +37,7 @@ impl Resolver<'_> {
             Some((_, p)) => vec![given_input(p)?],
             None => self.files(&s.path)?,
         };
-        let mut plan = bare_source(name, files, schema, dialect(&s.dialect));
+        let mut plan = bare_source(name, files, schema, self.dialect(s)?);
         self.stages(&mut plan, spec)?;
         plan.design = self.design(s.design.as_ref(), &plan.columns)?;
         if let Some(d) = &plan.design {
@@ -436,15 +436,58 @@ fn reads_only(c: &CheckSpec, columns: &[String]) -> bool {
     }
 }
 
-fn dialect(d: &DialectSpec) -> Dialect {
-    Dialect {
-        delimiter: d.delimiter.0,
-        quote: d.quote.0,
-        header: d.header,
-        skip_lines: d.skip_lines,
-        encoding: d.encoding,
-        decimal_comma: d.decimal_comma,
-        null_markers: d.null_markers.clone(),
+impl Resolver<'_> {
+    /// The dialect as the reader takes it; a spreadsheet's `cell_range` and `header_row` are
+    /// checked here, and `header_row` becomes the rows to skip.
+    fn dialect(&self, s: &SourceSpec) -> Result<Dialect> {
+        let d = &s.dialect;
+        let at = s.name.span();
+        let range = match &d.cell_range {
+            Some(text) => match crate::vocab::cells::parse_range(text) {
+                Some((start, end)) => Some(CellRange { start, end }),
+                None => {
+                    return self.err(
+                        at,
+                        format!(
+                            "`cell_range = \"{text}\"` is not a range of cells such as \"A3:F200\""
+                        ),
+                    )
+                }
+            },
+            None => None,
+        };
+        let mut skip_lines = d.skip_lines;
+        if let Some(row) = d.header_row {
+            let first = range.map_or(1, |r| r.start.0 + 1);
+            if row < first || d.skip_lines != 0 {
+                return self.err(
+                    at,
+                    format!("`header_row = {row}` must be a row of the table ({first} or below) and comes instead of `skip_lines`"),
+                );
+            }
+            skip_lines = (row - first) as usize;
+        }
+        if d.sheet_name.is_some() && d.sheet_number.is_some() {
+            return self.err(at, "give `sheet_name` or `sheet_number`, not both");
+        }
+        if d.sheet_number == Some(0) {
+            return self.err(at, "`sheet_number` counts from 1 (the first sheet)");
+        }
+        Ok(Dialect {
+            delimiter: d.delimiter.0,
+            quote: d.quote.0,
+            header: d.header,
+            skip_lines,
+            encoding: d.encoding,
+            decimal_comma: d.decimal_comma,
+            null_markers: d.null_markers.clone(),
+            sheet: SheetChoice {
+                name: d.sheet_name.clone(),
+                number: d.sheet_number,
+                range,
+                header_row: d.header_row,
+            },
+        })
     }
 }
 
@@ -470,6 +513,7 @@ pub(crate) fn bare_source(
         late_checks: Vec::new(),
         design: None,
         finite: Vec::new(),
+        referenced: Vec::new(),
     }
 }
 
