@@ -875,6 +875,7 @@ mod tests {
                 decimal_comma: true,
                 null_markers: vec!["NA".into()],
                 sheet: Default::default(),
+                value_labels: false,
             },
             derives: vec![],
             checks: vec![],

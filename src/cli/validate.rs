@@ -39,6 +39,9 @@ pub struct Args {
     /// With --schema, for a spreadsheet: the sheet to check (default: the first).
     #[arg(long)]
     sheet: Option<String>,
+    /// With --schema, for a Stata dataset: read labelled values as their labels.
+    #[arg(long)]
+    value_labels: bool,
     /// With --schema: lines before the header.
     #[arg(long, default_value_t = 0)]
     skip_lines: usize,
@@ -96,6 +99,7 @@ fn check_file(schema: &Path, args: Args) -> marsad::Result<()> {
             name: args.sheet.clone(),
             ..SheetChoice::default()
         },
+        value_labels: args.value_labels,
     };
     let file = &args.target;
     let wait = super::wait(args.no_wait);

@@ -13,6 +13,7 @@ mod header;
 mod parse;
 mod read;
 mod sheet;
+mod stata;
 mod stream;
 
 pub use sheet::SheetPlace;
@@ -148,6 +149,27 @@ pub fn decode(path: &Path, bytes: &[u8], encoding: Encoding) -> Result<(String, 
         label(encoding)
     };
     Ok((text, read_as))
+}
+
+/// One field of a text written out from a spreadsheet or a dataset, quoted when it holds the
+/// delimiter, the quote or a line break (RFC 4180).
+fn csv_field(out: &mut Vec<u8>, text: &str, delimiter: u8, quote: u8) {
+    let bytes = text.as_bytes();
+    if !bytes
+        .iter()
+        .any(|&b| b == delimiter || b == quote || b == b'\n' || b == b'\r')
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    out.push(quote);
+    for &b in bytes {
+        if b == quote {
+            out.push(quote);
+        }
+        out.push(b);
+    }
+    out.push(quote);
 }
 
 #[cfg(test)]

@@ -278,7 +278,7 @@ impl CellWriter {
             Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
             Data::Error(e) => e.to_string(),
         };
-        self.field(out, &text);
+        super::csv_field(out, &text, self.delimiter, self.quote);
     }
 
     /// Shortest exact form of a double (`1990` for 1990.0, `1.36`), with the column's decimal
@@ -290,26 +290,6 @@ impl CellWriter {
         } else {
             text
         }
-    }
-
-    /// One field, quoted when it holds the delimiter, the quote or a line break.
-    fn field(&self, out: &mut Vec<u8>, text: &str) {
-        let bytes = text.as_bytes();
-        let needs_quotes = bytes
-            .iter()
-            .any(|&b| b == self.delimiter || b == self.quote || b == b'\n' || b == b'\r');
-        if !needs_quotes {
-            out.extend_from_slice(bytes);
-            return;
-        }
-        out.push(self.quote);
-        for &b in bytes {
-            if b == self.quote {
-                out.push(self.quote);
-            }
-            out.push(b);
-        }
-        out.push(self.quote);
     }
 }
 

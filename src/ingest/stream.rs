@@ -24,6 +24,8 @@ pub(super) struct Layers {
     pub(super) gzip: bool,
     /// A spreadsheet, whose sheet is written out as text.
     pub(super) sheet: bool,
+    /// A Stata dataset, written out as text.
+    pub(super) stata: bool,
     /// UTF-16 to turn into UTF-8 (from the byte-order mark, or as declared).
     pub(super) utf16: Option<Encoding>,
 }
@@ -31,7 +33,7 @@ pub(super) struct Layers {
 impl Layers {
     /// The encoding of the text the reader gets, when it is not the file's own.
     pub(super) fn text_encoding(&self) -> Option<Encoding> {
-        (self.sheet || self.utf16.is_some()).then_some(Encoding::Utf8)
+        (self.sheet || self.stata || self.utf16.is_some()).then_some(Encoding::Utf8)
     }
 }
 
@@ -44,10 +46,15 @@ fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 
 /// Look at the start of `path` (inflated if it is gzip) for the layers to undo.
 pub(super) fn sniff(path: &Path, declared: Encoding) -> Result<Layers> {
-    if super::sheet::is_spreadsheet(path) {
+    let (sheet, stata) = (
+        super::sheet::is_spreadsheet(path),
+        super::stata::is_stata(path),
+    );
+    if sheet || stata {
         return Ok(Layers {
             gzip: false,
-            sheet: true,
+            sheet,
+            stata,
             utf16: None,
         });
     }
@@ -81,6 +88,7 @@ pub(super) fn sniff(path: &Path, declared: Encoding) -> Result<Layers> {
     Ok(Layers {
         gzip,
         sheet: false,
+        stata: false,
         utf16,
     })
 }
@@ -126,9 +134,17 @@ pub(super) fn open(
         file,
         tally: Rc::clone(tally),
     };
-    if layers.sheet {
+    if layers.sheet || layers.stata {
         let mut bytes = Vec::new();
         counted.read_to_end(&mut bytes).map_err(read_error(path))?;
+        if layers.stata {
+            let text = super::stata::stata_text(path, bytes, &source.dialect)?;
+            return Ok(Opened {
+                text: Box::new(std::io::Cursor::new(text)),
+                lines_above: 0,
+                sheet: None,
+            });
+        }
         let sheet = super::sheet::sheet_text(path, bytes, &source.dialect, &source.schema)?;
         return Ok(Opened {
             text: Box::new(std::io::Cursor::new(sheet.text)),

@@ -26,6 +26,8 @@ pub struct Dialect {
     pub null_markers: Vec<String>,
     /// Which sheet of a spreadsheet, and where on it the table is.
     pub sheet: SheetChoice,
+    /// A Stata dataset's labelled values are read as their labels, not their codes.
+    pub value_labels: bool,
 }
 
 impl Default for Dialect {
@@ -40,6 +42,7 @@ impl Default for Dialect {
             decimal_comma: false,
             null_markers: Vec::new(),
             sheet: SheetChoice::default(),
+            value_labels: false,
         }
     }
 }

@@ -262,6 +262,18 @@ pub struct DialectSpec {
     /// rows above it are skipped. Instead of `skip_lines`, which counts from the table's first
     /// row.
     pub header_row: Option<u32>,
+    /// For a Stata dataset (.dta): a variable with value labels is read as its `codes`
+    /// (default) or as its `labels` (`1` becomes `Homme`), for a code list to map.
+    pub value_labels: ValueLabels,
+}
+
+/// How a labelled variable of a dataset is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueLabels {
+    #[default]
+    Codes,
+    Labels,
 }
 
 impl Default for DialectSpec {
@@ -278,6 +290,7 @@ impl Default for DialectSpec {
             sheet_number: None,
             cell_range: None,
             header_row: None,
+            value_labels: ValueLabels::Codes,
         }
     }
 }

@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod codes;
 mod common;
+mod datasets;
 mod disclosure;
 mod exchange;
 mod frictionless;

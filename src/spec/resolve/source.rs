@@ -487,6 +487,7 @@ impl Resolver<'_> {
                 range,
                 header_row: d.header_row,
             },
+            value_labels: d.value_labels == crate::spec::raw::ValueLabels::Labels,
         })
     }
 }

@@ -1,0 +1,87 @@
+//! Survey microdata as statistics offices distribute it: a Stata dataset whose coded sex
+//! carries value labels (made by `tests/data/datasets/make_datasets.py` with pyreadstat).
+
+use std::path::Path;
+
+use crate::common::*;
+
+fn pipeline(dir: &Path, value_labels: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"name = "enquete"
+max_rejected = 0.9
+
+[[source]]
+name = "enquete"
+path = "{data}"
+schema = "{schema}"
+
+[source.dialect]
+value_labels = "{value_labels}"
+
+[[harmonize]]
+source = "enquete"
+column = "sexe"
+codelist = "sex"
+into = "sex"
+
+[[table]]
+name = "par_sexe"
+source = "enquete"
+dimensions = ["sex"]
+measures = [{{ name = "repondants", agg = "count" }}, {{ name = "poids", agg = "sum", column = "poids" }}]
+
+[table.disclosure]
+method = "none"
+reason = "a test of datasets"
+
+[[output]]
+dir = "out"
+"#,
+        data = real_data("datasets/enquete.dta").display(),
+        schema = real_data("datasets/enquete.schema.json").display(),
+    );
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_stata_dataset_is_harmonized_through_its_value_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), "labels");
+    marsad().args(["-q", "run"]).arg(&p).assert().success();
+    let out = dir.path().join("out");
+    let m = manifest(&out);
+    let source = &m["sources"][0];
+    assert_eq!(
+        (&source["rows_in"], &source["rows_valid"]),
+        (&6.into(), &4.into())
+    );
+    let table = parquet(&out.join("tables/par_sexe.parquet"));
+    // 1 = Homme and 2 = Femme, read through the file's labels; weights read as numbers
+    assert_eq!(cell(&table, &[("sex", "M")], "repondants"), 2.0, "{table}");
+    assert_eq!(cell(&table, &[("sex", "M")], "poids"), 216.0, "{table}");
+    assert_eq!(cell(&table, &[("sex", "F")], "repondants"), 1.0, "{table}");
+    // Stata's missing age (`.`) is missing: a required value; observation n is line n + 1
+    let q = csv_rows(&restricted(&out).join("quarantine/quarantine.csv"));
+    let mut got: Vec<(String, String, String)> = q
+        .iter()
+        .map(|r| (r["line"].clone(), r["column"].clone(), r["rule"].clone()))
+        .collect();
+    got.sort();
+    let row = |l: &str, c: &str, r: &str| (l.to_string(), c.to_string(), r.to_string());
+    assert_eq!(
+        got,
+        vec![row("4", "age", "required"), row("6", "age", "maximum")]
+    );
+}
+
+#[test]
+fn without_labels_a_coded_sex_needs_a_list_of_its_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), "codes");
+    let err = outputs(marsad().args(["-q", "run"]).arg(&p), 4).1;
+    // the codes 1, 2 and 9 are no spelling of a sex: read as codes, every row is rejected
+    assert!(err.contains("6 of 6 rows rejected"), "{err}");
+    assert!(err.contains("raw_value=1 rows=2"), "{err}");
+}
