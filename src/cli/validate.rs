@@ -39,7 +39,7 @@ pub struct Args {
     /// With --schema, for a spreadsheet: the sheet to check (default: the first).
     #[arg(long)]
     sheet: Option<String>,
-    /// With --schema, for a Stata dataset: read labelled values as their labels.
+    /// With --schema, for a Stata or SPSS dataset: read labelled values as their labels.
     #[arg(long)]
     value_labels: bool,
     /// With --schema: lines before the header.

@@ -13,6 +13,7 @@ mod header;
 mod parse;
 mod read;
 mod sheet;
+mod spss;
 mod stata;
 mod stream;
 

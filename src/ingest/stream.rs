@@ -24,7 +24,7 @@ pub(super) struct Layers {
     pub(super) gzip: bool,
     /// A spreadsheet, whose sheet is written out as text.
     pub(super) sheet: bool,
-    /// A Stata dataset, written out as text.
+    /// A Stata dataset or an SPSS system file, written out as text.
     pub(super) stata: bool,
     /// UTF-16 to turn into UTF-8 (from the byte-order mark, or as declared).
     pub(super) utf16: Option<Encoding>,
@@ -48,7 +48,7 @@ fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 pub(super) fn sniff(path: &Path, declared: Encoding) -> Result<Layers> {
     let (sheet, stata) = (
         super::sheet::is_spreadsheet(path),
-        super::stata::is_stata(path),
+        super::stata::is_stata(path) || super::spss::is_spss(path),
     );
     if sheet || stata {
         return Ok(Layers {
@@ -138,7 +138,11 @@ pub(super) fn open(
         let mut bytes = Vec::new();
         counted.read_to_end(&mut bytes).map_err(read_error(path))?;
         if layers.stata {
-            let text = super::stata::stata_text(path, bytes, &source.dialect)?;
+            let text = if super::spss::is_spss(path) {
+                super::spss::spss_text(path, bytes, &source.dialect)?
+            } else {
+                super::stata::stata_text(path, bytes, &source.dialect)?
+            };
             return Ok(Opened {
                 text: Box::new(std::io::Cursor::new(text)),
                 lines_above: 0,

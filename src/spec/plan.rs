@@ -26,7 +26,7 @@ pub struct Dialect {
     pub null_markers: Vec<String>,
     /// Which sheet of a spreadsheet, and where on it the table is.
     pub sheet: SheetChoice,
-    /// A Stata dataset's labelled values are read as their labels, not their codes.
+    /// A Stata or SPSS dataset's labelled values are read as their labels, not their codes.
     pub value_labels: bool,
 }
 

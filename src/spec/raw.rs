@@ -262,7 +262,7 @@ pub struct DialectSpec {
     /// rows above it are skipped. Instead of `skip_lines`, which counts from the table's first
     /// row.
     pub header_row: Option<u32>,
-    /// For a Stata dataset (.dta): a variable with value labels is read as its `codes`
+    /// For a Stata (.dta) or SPSS (.sav) dataset: a variable with value labels is read as its `codes`
     /// (default) or as its `labels` (`1` becomes `Homme`), for a code list to map.
     pub value_labels: ValueLabels,
 }

@@ -1,11 +1,12 @@
-//! Survey microdata as statistics offices distribute it: a Stata dataset whose coded sex
-//! carries value labels (made by `tests/data/datasets/make_datasets.py` with pyreadstat).
+//! Survey microdata as statistics offices distribute it: a Stata dataset and an SPSS system
+//! file whose coded sex carries value labels (made by `tests/data/datasets/make_datasets.py`
+//! with pyreadstat).
 
 use std::path::Path;
 
 use crate::common::*;
 
-fn pipeline(dir: &Path, value_labels: &str) -> std::path::PathBuf {
+fn pipeline(dir: &Path, file: &str, value_labels: &str) -> std::path::PathBuf {
     let text = format!(
         r#"name = "enquete"
 max_rejected = 0.9
@@ -37,7 +38,7 @@ reason = "a test of datasets"
 [[output]]
 dir = "out"
 "#,
-        data = real_data("datasets/enquete.dta").display(),
+        data = real_data(&format!("datasets/{file}")).display(),
         schema = real_data("datasets/enquete.schema.json").display(),
     );
     let path = dir.join("pipeline.toml");
@@ -48,7 +49,7 @@ dir = "out"
 #[test]
 fn a_stata_dataset_is_harmonized_through_its_value_labels() {
     let dir = tempfile::tempdir().unwrap();
-    let p = pipeline(dir.path(), "labels");
+    let p = pipeline(dir.path(), "enquete.dta", "labels");
     marsad().args(["-q", "run"]).arg(&p).assert().success();
     let out = dir.path().join("out");
     let m = manifest(&out);
@@ -79,9 +80,54 @@ fn a_stata_dataset_is_harmonized_through_its_value_labels() {
 #[test]
 fn without_labels_a_coded_sex_needs_a_list_of_its_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let p = pipeline(dir.path(), "codes");
+    let p = pipeline(dir.path(), "enquete.dta", "codes");
     let err = outputs(marsad().args(["-q", "run"]).arg(&p), 4).1;
     // the codes 1, 2 and 9 are no spelling of a sex: read as codes, every row is rejected
     assert!(err.contains("6 of 6 rows rejected"), "{err}");
     assert!(err.contains("raw_value=1 rows=2"), "{err}");
+}
+
+#[test]
+fn an_spss_file_reads_its_labels_and_its_user_missing_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), "enquete.sav", "labels");
+    marsad().args(["-q", "run"]).arg(&p).assert().success();
+    let out = dir.path().join("out");
+    let table = parquet(&out.join("tables/par_sexe.parquet"));
+    assert_eq!(cell(&table, &[("sex", "M")], "repondants"), 2.0, "{table}");
+    assert_eq!(cell(&table, &[("sex", "M")], "poids"), 216.0, "{table}");
+    assert_eq!(cell(&table, &[("sex", "F")], "repondants"), 1.0, "{table}");
+    // the system-missing age and the age 99, declared user-missing in the file, are missing
+    let q = csv_rows(&restricted(&out).join("quarantine/quarantine.csv"));
+    let mut got: Vec<(String, String, String)> = q
+        .iter()
+        .map(|r| (r["line"].clone(), r["column"].clone(), r["rule"].clone()))
+        .collect();
+    got.sort();
+    let row = |l: &str, c: &str, r: &str| (l.to_string(), c.to_string(), r.to_string());
+    assert_eq!(
+        got,
+        vec![row("4", "age", "required"), row("6", "age", "required")]
+    );
+    // the interview dates were read as dates: the schema's minimum held for every row
+    assert!(!q.iter().any(|r| r["column"] == "date_entretien"));
+}
+
+#[test]
+fn a_file_named_sav_that_is_not_one_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("enquete.sav");
+    std::fs::write(&fake, "id,sexe\n1,2\n").unwrap();
+    let err = outputs(
+        marsad()
+            .args(["-q", "validate", "--schema"])
+            .arg(real_data("datasets/enquete.schema.json"))
+            .arg(&fake),
+        3,
+    )
+    .1;
+    assert!(
+        err.contains("cannot be read: it does not start with $FL2"),
+        "{err}"
+    );
 }
