@@ -152,6 +152,18 @@ pub fn decode(path: &Path, bytes: &[u8], encoding: Encoding) -> Result<(String, 
     Ok((text, read_as))
 }
 
+/// The ISO 8601 date `days` after `epoch` (a dataset's dates count from an epoch of its own);
+/// a day too far for a calendar stays a number, which the schema then rejects.
+fn iso_date_after((y, m, d): (i32, u32, u32), days: f64) -> String {
+    let epoch = chrono::NaiveDate::from_ymd_opt(y, m, d).expect("a date");
+    let whole = days.floor();
+    (whole.abs() < 1e7)
+        .then(|| epoch.checked_add_signed(chrono::TimeDelta::days(whole as i64)))
+        .flatten()
+        .map(|day| day.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| days.to_string())
+}
+
 /// One field of a text written out from a spreadsheet or a dataset, quoted when it holds the
 /// delimiter, the quote or a line break (RFC 4180).
 fn csv_field(out: &mut Vec<u8>, text: &str, delimiter: u8, quote: u8) {

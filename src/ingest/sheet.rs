@@ -78,10 +78,9 @@ pub(super) fn sheet_text(
         None => range,
     };
     let (start, end) = match (range.start(), used_end(&range)) {
-        // with `header_row`, rows count from the sheet's first, as Excel numbers them
-        (Some(s), Some(e))
-            if dialect.sheet.header_row.is_some() && dialect.sheet.range.is_none() =>
-        {
+        // rows to skip count from the sheet's first row, as Excel numbers them; with none, the
+        // table starts at the first row that holds a value
+        (Some(s), Some(e)) if dialect.skip_lines > 0 && dialect.sheet.range.is_none() => {
             ((0, s.1), e)
         }
         (Some(s), Some(e)) => (s, e),
@@ -275,7 +274,11 @@ impl CellWriter {
                 excel_date(d, format)
             }
             Data::DateTime(d) => self.number(d.as_f64(), column),
-            Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+            Data::DateTimeIso(s) => {
+                let format = self.date_formats.get(column).and_then(|f| f.as_deref());
+                iso_date(s, format)
+            }
+            Data::DurationIso(s) => s.clone(),
             Data::Error(e) => e.to_string(),
         };
         super::csv_field(out, &text, self.delimiter, self.quote);
@@ -299,6 +302,20 @@ fn header_label(cell: &Data) -> String {
     match cell {
         Data::String(s) => s.split_whitespace().collect::<Vec<_>>().join(" "),
         other => other.to_string(),
+    }
+}
+
+/// A date an OpenDocument sheet stores as ISO 8601 text (`2024-01-15`, or with a time of
+/// midnight) in the field's strftime pattern; other text as it is.
+fn iso_date(text: &str, format: Option<&str>) -> String {
+    let day = text
+        .get(..10)
+        .filter(|_| matches!(text.get(10..), Some("" | "T00:00:00")))
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    match (day, format) {
+        (Some(day), Some(format)) => day.format(format).to_string(),
+        (Some(day), None) => day.format("%Y-%m-%d").to_string(),
+        (None, _) => text.to_string(),
     }
 }
 
@@ -330,5 +347,12 @@ mod tests {
         // the 1904 system counts from 1904-01-01
         let mac = ExcelDateTime::new(0.0, ExcelDateTimeType::DateTime, true);
         assert_eq!(excel_date(&mac, None), "1904-01-01");
+        // OpenDocument stores ISO text
+        assert_eq!(
+            iso_date("2024-02-29T00:00:00", Some("%d/%m/%Y")),
+            "29/02/2024"
+        );
+        assert_eq!(iso_date("2024-02-29", None), "2024-02-29");
+        assert_eq!(iso_date("2024-02-29T10:30:00", None), "2024-02-29T10:30:00");
     }
 }

@@ -244,11 +244,7 @@ fn cell_text(
 
 /// An SPSS date (seconds from 1582-10-14, the Gregorian calendar's first day) as ISO 8601.
 fn spss_date(seconds: f64) -> String {
-    let epoch = chrono::NaiveDate::from_ymd_opt(1582, 10, 14).expect("a date");
-    epoch
-        .checked_add_signed(chrono::TimeDelta::days((seconds / 86_400.0).floor() as i64))
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| seconds.to_string())
+    super::iso_date_after((1582, 10, 14), seconds / 86_400.0)
 }
 
 /// Print format types that are dates (PSPP: DATE 20, ADATE 23, JDATE 24, EDATE 38, SDATE 39).

@@ -150,11 +150,7 @@ impl Writer<'_> {
 
 /// A Stata date (days from 1960-01-01) as ISO 8601.
 fn stata_date(days: f64) -> String {
-    let epoch = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).expect("a date");
-    epoch
-        .checked_add_signed(chrono::TimeDelta::days(days.floor() as i64))
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| days.to_string())
+    super::iso_date_after((1960, 1, 1), days)
 }
 
 #[cfg(test)]
@@ -164,7 +160,7 @@ mod tests {
     #[test]
     fn stata_dates_count_days_from_1960() {
         assert_eq!(stata_date(0.0), "1960-01-01");
-        assert_eq!(stata_date(23741.0), "2025-01-01");
+        assert_eq!(stata_date(23742.0), "2025-01-01");
         assert_eq!(stata_date(-1.0), "1959-12-31");
     }
 }

@@ -259,8 +259,7 @@ pub struct DialectSpec {
     /// the first row and column holding a value to the last).
     pub cell_range: Option<String>,
     /// For a spreadsheet: the row (from 1, as Excel numbers it) holding the column names;
-    /// rows above it are skipped. Instead of `skip_lines`, which counts from the table's first
-    /// row.
+    /// rows above it are skipped. Instead of `skip_lines`.
     pub header_row: Option<u32>,
     /// For a Stata (.dta) or SPSS (.sav) dataset: a variable with value labels is read as its `codes`
     /// (default) or as its `labels` (`1` becomes `Homme`), for a code list to map.

@@ -2,6 +2,7 @@
 //! file whose coded sex carries value labels (made by `tests/data/datasets/make_datasets.py`
 //! with pyreadstat).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::common::*;
@@ -46,6 +47,24 @@ dir = "out"
     path
 }
 
+/// A quarantine entry's line, column and rule.
+type Finding = (String, String, String);
+
+/// The quarantine's rows, and their (line, column, rule) sorted.
+fn findings(out: &Path) -> (Vec<HashMap<String, String>>, Vec<Finding>) {
+    let q = csv_rows(&restricted(out).join("quarantine/quarantine.csv"));
+    let mut got: Vec<Finding> = q
+        .iter()
+        .map(|r| (r["line"].clone(), r["column"].clone(), r["rule"].clone()))
+        .collect();
+    got.sort();
+    (q, got)
+}
+
+fn row(line: &str, column: &str, rule: &str) -> Finding {
+    (line.to_string(), column.to_string(), rule.to_string())
+}
+
 #[test]
 fn a_stata_dataset_is_harmonized_through_its_value_labels() {
     let dir = tempfile::tempdir().unwrap();
@@ -64,13 +83,7 @@ fn a_stata_dataset_is_harmonized_through_its_value_labels() {
     assert_eq!(cell(&table, &[("sex", "M")], "poids"), 216.0, "{table}");
     assert_eq!(cell(&table, &[("sex", "F")], "repondants"), 1.0, "{table}");
     // Stata's missing age (`.`) is missing: a required value; observation n is line n + 1
-    let q = csv_rows(&restricted(&out).join("quarantine/quarantine.csv"));
-    let mut got: Vec<(String, String, String)> = q
-        .iter()
-        .map(|r| (r["line"].clone(), r["column"].clone(), r["rule"].clone()))
-        .collect();
-    got.sort();
-    let row = |l: &str, c: &str, r: &str| (l.to_string(), c.to_string(), r.to_string());
+    let (_, got) = findings(&out);
     assert_eq!(
         got,
         vec![row("4", "age", "required"), row("6", "age", "maximum")]
@@ -98,13 +111,7 @@ fn an_spss_file_reads_its_labels_and_its_user_missing_values() {
     assert_eq!(cell(&table, &[("sex", "M")], "poids"), 216.0, "{table}");
     assert_eq!(cell(&table, &[("sex", "F")], "repondants"), 1.0, "{table}");
     // the system-missing age and the age 99, declared user-missing in the file, are missing
-    let q = csv_rows(&restricted(&out).join("quarantine/quarantine.csv"));
-    let mut got: Vec<(String, String, String)> = q
-        .iter()
-        .map(|r| (r["line"].clone(), r["column"].clone(), r["rule"].clone()))
-        .collect();
-    got.sort();
-    let row = |l: &str, c: &str, r: &str| (l.to_string(), c.to_string(), r.to_string());
+    let (q, got) = findings(&out);
     assert_eq!(
         got,
         vec![row("4", "age", "required"), row("6", "age", "required")]

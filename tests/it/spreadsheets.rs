@@ -164,3 +164,39 @@ fn a_ministry_checks_a_workbook_with_validate_schema() {
         "{out}"
     );
 }
+
+#[test]
+fn an_opendocument_sheet_reads_like_the_excel_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = outputs(
+        marsad()
+            .args(["-q", "validate", "--format", "json", "--schema"])
+            .arg(schema())
+            .arg(real_data("spreadsheets/titres.ods"))
+            .args(["--sheet", "Titres", "--skip-lines", "2"])
+            .arg("--output")
+            .arg(dir.path().join("v")),
+        4,
+    )
+    .0;
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // the six rows (no total row in this one); its dates are ISO text read in the field's format
+    assert_eq!(json["books"]["rows_in"], 6, "{json}");
+    assert_eq!(json["books"]["rows_valid"], 5, "{json}");
+    let errors = json["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{json}");
+    assert_eq!(errors[0]["cell"], "Titres!D7");
+    assert_eq!(errors[0]["raw_value"], "19x5");
+    // rows 1 and 2 are empty: with no rows to skip, the first row holding a value is the header
+    let out = outputs(
+        marsad()
+            .args(["-q", "validate", "--format", "json", "--schema"])
+            .arg(schema())
+            .arg(real_data("spreadsheets/titres.ods"))
+            .args(["--sheet", "Titres"]),
+        4,
+    )
+    .0;
+    let again: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(again["errors"], json["errors"]);
+}

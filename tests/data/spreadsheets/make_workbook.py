@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes titres.xlsx, the workbook the spreadsheet tests read (run once; the file is committed).
+"""Writes titres.xlsx (and titres.ods), the workbooks the spreadsheet tests read (run once; the
+files are committed).
 
 Shaped like a ministry's Excel export: a notes sheet first, then the register on a sheet named
 `Titres` under a merged title row and a blank row, with real Excel dates (serial numbers with a
@@ -8,6 +9,9 @@ the bottom, formatted but empty rows below it, and a summary sheet after it.
 
     python3 -m venv /tmp/x && /tmp/x/bin/pip install openpyxl==3.1.5
     /tmp/x/bin/python tests/data/spreadsheets/make_workbook.py tests/data/spreadsheets/titres.xlsx
+
+The OpenDocument twin (LibreOffice's format) holds the same register with the region written
+on every row (no merged cells) and no formatting: pip install pandas odfpy as well.
 """
 import datetime
 import sys
@@ -64,5 +68,21 @@ def main(path):
     book.save(path)
 
 
+def ods(path):
+    import pandas as pd
+
+    rows = []
+    for i, row in enumerate(ROWS):
+        region = row[5] if row[5] is not None else ROWS[0][5]
+        rows.append(row[:5] + (region,) + row[6:])
+    frame = pd.DataFrame(rows, columns=["id_titre", "date_delivrance", "sexe", "annee_naissance",
+                                        "nationalite", "region", "poids"])
+    with pd.ExcelWriter(path, engine="odf") as writer:
+        pd.DataFrame({"note": ["Les données sont sur la feuille Titres."]}).to_excel(
+            writer, sheet_name="Notes", index=False)
+        frame.to_excel(writer, sheet_name="Titres", index=False, startrow=2)
+
+
 if __name__ == "__main__":
     main(sys.argv[1])
+    ods(sys.argv[1].replace(".xlsx", ".ods"))
