@@ -30,10 +30,22 @@ pub struct FileInfo {
     /// For a spreadsheet: the sheet read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sheet: Option<String>,
+    /// For a Stata or SPSS dataset: the value labels of its coded variables, as the file
+    /// declares them (the report shows them beside the codes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub value_labels: Vec<LabelledVariable>,
     /// For a spreadsheet: the spreadsheet column (0 for A) of each schema field, so that the
     /// quarantine names a bad value's cell.
     #[serde(skip)]
     pub sheet_columns: Vec<(String, u32)>,
+}
+
+/// A dataset variable's value labels: each code with its label.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LabelledVariable {
+    pub variable: String,
+    /// (code, label), in the file's order.
+    pub labels: Vec<(String, String)>,
 }
 
 /// A record that runs over many lines of its file: almost always a quote opened by mistake,

@@ -164,6 +164,7 @@ pub fn sources_text(m: &Manifest) -> String {
             );
         }
         let _ = writeln!(s, "- schema `{}`", b.schema);
+        value_labels_text(&mut s, b);
         let _ = writeln!(
             s,
             "- rows in: {}, valid: {}, rejected: {} ({}; limit {}), conservation: {}\n",
@@ -226,6 +227,26 @@ pub fn sources_text(m: &Manifest) -> String {
         }
     }
     s
+}
+
+/// The value labels a dataset declares, code = label, so that a reader sees what each code of
+/// a coded variable meant in the file.
+fn value_labels_text(s: &mut String, b: &SourceBooks) {
+    for f in b.files.iter().filter(|f| !f.value_labels.is_empty()) {
+        for v in &f.value_labels {
+            let pairs: Vec<String> = v
+                .labels
+                .iter()
+                .map(|(code, label)| format!("{} = {}", code, cell(label)))
+                .collect();
+            let _ = writeln!(
+                s,
+                "- value labels of `{}`: {}",
+                v.variable,
+                pairs.join(", ")
+            );
+        }
+    }
 }
 
 /// A warning for each record that runs over many lines: a stray quote is the usual cause, and

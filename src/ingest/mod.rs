@@ -66,6 +66,7 @@ pub fn files(source: &SourcePlan) -> Vec<FileInfo> {
             lines: 0,
             sheet: None,
             sheet_columns: Vec::new(),
+            value_labels: Vec::new(),
         })
         .collect()
 }
@@ -120,6 +121,7 @@ pub fn read_windows<T: Send>(
         info.rows = file.rows;
         info.lines = file.lines;
         info.compression = file.gzip.then_some("gzip");
+        info.value_labels = file.value_labels;
         if let Some((place, columns)) = file.sheet {
             info.sheet = Some(place.name);
             info.sheet_columns = columns;

@@ -137,6 +137,8 @@ pub(super) struct FileRead {
     pub(super) seen: Seen,
     /// For a spreadsheet: its sheet, and the spreadsheet column of each schema field.
     pub(super) sheet: Option<(super::SheetPlace, Vec<(String, u32)>)>,
+    /// For a dataset: its value labels.
+    pub(super) value_labels: Vec<crate::books::LabelledVariable>,
 }
 
 /// Set by the first window of a file: the file column of each field asked for, the row width,
@@ -165,11 +167,12 @@ pub(super) fn read_file<T: Send>(
         lines: 0,
         seen: Seen::default(),
         sheet: None,
+        value_labels: Vec::new(),
     };
     // A UTF-16 file reaches the windows as UTF-8.
     let mut text_encoding = layers.text_encoding().unwrap_or(encoding);
     let mut layout: Option<FileColumns> = None;
-    let (bytes, sha256, lines, place) = std::thread::scope(|scope| -> Result<Ahead> {
+    let (bytes, sha256, lines, place, labels) = std::thread::scope(|scope| -> Result<Ahead> {
         let (send, receive) = std::sync::mpsc::sync_channel::<Result<RawWindow>>(1);
         let (window, chunk, source) = (reading.window, reading.chunk, reading.source);
         let reader = scope.spawn(move || {
@@ -215,6 +218,7 @@ pub(super) fn read_file<T: Send>(
     })?;
     file.bytes = bytes;
     file.sha256 = sha256;
+    file.value_labels = labels;
     file.lines = lines;
     file.sheet = place.map(|place| {
         let columns = layout.map(|l| l.3).unwrap_or_default();
@@ -336,9 +340,15 @@ fn run_window<T>(
     work(w).map(|t| (t, records, s, len))
 }
 
-/// What the reading thread found: the file's size, SHA-256, lines of text and, for a
-/// spreadsheet, its sheet.
-type Ahead = (u64, String, u64, Option<super::SheetPlace>);
+/// What the reading thread found: the file's size, SHA-256, lines of text, for a spreadsheet
+/// its sheet, for a dataset its value labels.
+type Ahead = (
+    u64,
+    String,
+    u64,
+    Option<super::SheetPlace>,
+    Vec<crate::books::LabelledVariable>,
+);
 
 /// The reading thread: cut the file into windows at record boundaries, checksum every byte,
 /// and send the windows on.
@@ -352,6 +362,7 @@ fn read_ahead(
 ) -> Ahead {
     let dialect = &source.dialect;
     let mut place = None;
+    let mut labels = Vec::new();
     use sha2::{Digest, Sha256};
     let tally: stream::Tally = std::rc::Rc::new(std::cell::RefCell::new((Sha256::new(), 0)));
     // Bytes of text read (after inflating and transcoding), for the windows' offsets.
@@ -360,6 +371,7 @@ fn read_ahead(
     let outcome = (|| -> Result<()> {
         let opened = stream::open(path, layers, &tally, source)?;
         place = opened.sheet;
+        labels = opened.value_labels;
         let mut file = opened.text;
         let mut buf: Vec<u8> = Vec::with_capacity(window + chunk);
         let mut lines_before = opened.lines_above;
@@ -418,5 +430,11 @@ fn read_ahead(
     let (hasher, bytes) = std::rc::Rc::try_unwrap(tally)
         .map(|t| t.into_inner())
         .unwrap_or_else(|shared| shared.borrow().clone());
-    (bytes, crate::hex(&hasher.finalize()), all_lines, place)
+    (
+        bytes,
+        crate::hex(&hasher.finalize()),
+        all_lines,
+        place,
+        labels,
+    )
 }

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::books::LabelledVariable;
 use crate::error::{Error, Result};
 use crate::spec::Dialect;
 
@@ -104,8 +105,13 @@ struct Dictionary {
     encoding: &'static encoding_rs::Encoding,
 }
 
-/// The file in `bytes` as text in the dialect's delimiter and quote.
-pub(super) fn spss_text(path: &Path, bytes: Vec<u8>, dialect: &Dialect) -> Result<Vec<u8>> {
+/// The file in `bytes` as text in the dialect's delimiter and quote, with its variables' value
+/// labels.
+pub(super) fn spss_text(
+    path: &Path,
+    bytes: Vec<u8>,
+    dialect: &Dialect,
+) -> Result<(Vec<u8>, Vec<LabelledVariable>)> {
     let fail = |message: String| Error::Input {
         file: path.to_path_buf(),
         line: 1,
@@ -153,7 +159,20 @@ pub(super) fn spss_text(path: &Path, bytes: Vec<u8>, dialect: &Dialect) -> Resul
         }
         text.push(b'\n');
     }
-    Ok(text)
+    let declared = dictionary
+        .variables
+        .iter()
+        .filter(|v| !v.labels.is_empty())
+        .map(|v| LabelledVariable {
+            variable: v.name.clone(),
+            labels: v
+                .labels
+                .iter()
+                .map(|(code, label)| (code.to_string(), label.clone()))
+                .collect(),
+        })
+        .collect();
+    Ok((text, declared))
 }
 
 /// The 8-byte slots of the cases, decompressing bytecode as it goes.

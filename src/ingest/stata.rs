@@ -19,6 +19,7 @@ use dta::stata::dta::schema::Schema;
 use dta::stata::dta::value::Value;
 use dta::stata::dta::value_label_table::ValueLabelTable;
 
+use crate::books::LabelledVariable;
 use crate::error::{Error, Result};
 use crate::spec::Dialect;
 
@@ -39,8 +40,13 @@ fn stata_error(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// The dataset in `bytes` as text in the dialect's delimiter and quote.
-pub(super) fn stata_text(path: &Path, bytes: Vec<u8>, dialect: &Dialect) -> Result<Vec<u8>> {
+/// The dataset in `bytes` as text in the dialect's delimiter and quote, with its variables'
+/// value labels.
+pub(super) fn stata_text(
+    path: &Path,
+    bytes: Vec<u8>,
+    dialect: &Dialect,
+) -> Result<(Vec<u8>, Vec<LabelledVariable>)> {
     let err = |e| stata_error(path, e);
     let characteristics = DtaReader::new()
         .from_reader(Cursor::new(bytes))
@@ -80,7 +86,22 @@ pub(super) fn stata_text(path: &Path, bytes: Vec<u8>, dialect: &Dialect) -> Resu
         }
         text.push(b'\n');
     }
-    Ok(text)
+    let declared = schema
+        .variables()
+        .iter()
+        .filter_map(|v| {
+            let set = labels.get(v.value_label_name())?;
+            Some(LabelledVariable {
+                variable: v.name().to_string(),
+                labels: set
+                    .entries()
+                    .iter()
+                    .map(|e| (e.value().to_string(), e.label().to_string()))
+                    .collect(),
+            })
+        })
+        .collect();
+    Ok((text, declared))
 }
 
 struct Writer<'a> {

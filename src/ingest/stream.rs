@@ -118,6 +118,8 @@ pub(super) struct Opened {
     /// Lines before the text's first (a sheet's rows above its table).
     pub(super) lines_above: u64,
     pub(super) sheet: Option<super::sheet::SheetPlace>,
+    /// A dataset's value labels.
+    pub(super) value_labels: Vec<crate::books::LabelledVariable>,
 }
 
 /// Open `path` with its layers undone; `tally` counts the file's own bytes. A spreadsheet is
@@ -138,7 +140,7 @@ pub(super) fn open(
         let mut bytes = Vec::new();
         counted.read_to_end(&mut bytes).map_err(read_error(path))?;
         if layers.stata {
-            let text = if super::spss::is_spss(path) {
+            let (text, value_labels) = if super::spss::is_spss(path) {
                 super::spss::spss_text(path, bytes, &source.dialect)?
             } else {
                 super::stata::stata_text(path, bytes, &source.dialect)?
@@ -147,6 +149,7 @@ pub(super) fn open(
                 text: Box::new(std::io::Cursor::new(text)),
                 lines_above: 0,
                 sheet: None,
+                value_labels,
             });
         }
         let sheet = super::sheet::sheet_text(path, bytes, &source.dialect, &source.schema)?;
@@ -154,6 +157,7 @@ pub(super) fn open(
             text: Box::new(std::io::Cursor::new(sheet.text)),
             lines_above: sheet.rows_above,
             sheet: Some(sheet.place),
+            value_labels: Vec::new(),
         });
     }
     let inflated: Box<dyn Read> = if layers.gzip {
@@ -170,6 +174,7 @@ pub(super) fn open(
         text,
         lines_above: 0,
         sheet: None,
+        value_labels: Vec::new(),
     })
 }
 

@@ -61,6 +61,19 @@ fn findings(out: &Path) -> (Vec<HashMap<String, String>>, Vec<Finding>) {
     (q, got)
 }
 
+/// The file's value labels are in the manifest and the report, beside their codes.
+fn assert_labels_reported(out: &Path) {
+    let m = manifest(out);
+    let labels = &m["sources"][0]["files"][0]["value_labels"][0];
+    assert_eq!(labels["variable"], "sexe", "{m}");
+    assert_eq!(labels["labels"][0], serde_json::json!(["1", "Homme"]));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("value labels of `sexe`: 1 = Homme, 2 = Femme, 9 = Non déclaré"),
+        "{report}"
+    );
+}
+
 fn row(line: &str, column: &str, rule: &str) -> Finding {
     (line.to_string(), column.to_string(), rule.to_string())
 }
@@ -84,6 +97,7 @@ fn a_stata_dataset_is_harmonized_through_its_value_labels() {
     assert_eq!(cell(&table, &[("sex", "F")], "repondants"), 1.0, "{table}");
     // Stata's missing age (`.`) is missing: a required value; observation n is line n + 1
     let (_, got) = findings(&out);
+    assert_labels_reported(&out);
     assert_eq!(
         got,
         vec![row("4", "age", "required"), row("6", "age", "maximum")]
@@ -112,6 +126,7 @@ fn an_spss_file_reads_its_labels_and_its_user_missing_values() {
     assert_eq!(cell(&table, &[("sex", "F")], "repondants"), 1.0, "{table}");
     // the system-missing age and the age 99, declared user-missing in the file, are missing
     let (q, got) = findings(&out);
+    assert_labels_reported(&out);
     assert_eq!(
         got,
         vec![row("4", "age", "required"), row("6", "age", "required")]
