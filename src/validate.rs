@@ -887,6 +887,7 @@ mod tests {
             design: None,
             finite: vec![],
             referenced: vec![],
+            code_list_keys: vec![],
         }
     }
 

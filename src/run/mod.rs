@@ -180,6 +180,11 @@ fn read_sources(plan: &Plan, opts: RunOptions, command: &str, scratch: &Path) ->
     let mut processed: Vec<pass::Processed> = Vec::new();
     let mut references = crate::validate::References::default();
     for s in &plan.sources {
+        for (list, fields, codes) in &s.code_list_keys {
+            references.add(list, fields.clone(), codes.iter().cloned().collect());
+        }
+    }
+    for s in &plan.sources {
         let tables: Vec<&TablePlan> = plan.tables.iter().filter(|t| t.source == s.name).collect();
         let cx = PassContext {
             tables: &tables,

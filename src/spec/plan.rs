@@ -153,6 +153,9 @@ pub struct SourcePlan {
     /// The fields other sources' `foreignKeys` reference in this one: their values among the
     /// valid rows are collected as the source is read.
     pub referenced: Vec<Vec<String>>,
+    /// `foreignKeys` whose resource is a code list (an embedded one, or a CSV file): the
+    /// resource, its field (`code`) and the codes, known before any row is read.
+    pub code_list_keys: Vec<(String, Vec<String>, Vec<String>)>,
 }
 
 #[derive(Debug, Clone)]

@@ -495,3 +495,88 @@ fn a_foreign_key_to_a_source_read_later_or_unknown_is_a_configuration_error() {
         "{err}"
     );
 }
+
+#[test]
+fn foreign_keys_may_reference_a_code_list_embedded_or_in_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "residents.json",
+        r#"{"fields": [
+  {"name": "id", "type": "integer"},
+  {"name": "sexe", "type": "string"},
+  {"name": "pays", "type": "string"},
+  {"name": "region", "type": "string"}
+], "foreignKeys": [
+  {"fields": "pays", "reference": {"resource": "country", "fields": "code"}},
+  {"fields": "region", "reference": {"resource": "regions.csv", "fields": "code"}}
+]}"#,
+    );
+    write(
+        dir.path(),
+        "regions.csv",
+        "code,label,synonyms\nMA-06,Casablanca-Settat,\nMA-04,L'Oriental,\n",
+    );
+    write(
+        dir.path(),
+        "residents.csv",
+        "id,sexe,pays,region\n1,F,SEN,MA-06\n2,M,Senegal,MA-04\n3,F,MLI,MA-99\n4,M,,MA-06\n",
+    );
+    let pipeline = write(
+        dir.path(),
+        "pipeline.toml",
+        r#"name = "residents"
+max_rejected = 0.9
+
+[[source]]
+name = "residents"
+path = "residents.csv"
+schema = "residents.json"
+
+[[harmonize]]
+source = "residents"
+column = "sexe"
+codelist = "sex"
+into = "sex"
+
+[[table]]
+name = "par_sexe"
+source = "residents"
+dimensions = ["sex"]
+measures = [{ name = "residents", agg = "count" }]
+
+[table.disclosure]
+method = "none"
+reason = "a test of foreign keys to code lists"
+
+[[output]]
+dir = "out"
+"#,
+    );
+    marsad()
+        .args(["-q", "run"])
+        .arg(&pipeline)
+        .assert()
+        .success();
+    let out = dir.path().join("out");
+    let q = csv_rows(&restricted(&out).join("quarantine/quarantine.csv"));
+    let mut got: Vec<(String, String, String)> = q
+        .iter()
+        .map(|r| {
+            (
+                r["line"].clone(),
+                r["column"].clone(),
+                r["raw_value"].clone(),
+            )
+        })
+        .collect();
+    got.sort();
+    let row = |l: &str, c: &str, v: &str| (l.to_string(), c.to_string(), v.to_string());
+    // a name is no ISO code; MA-99 is in no list; a blank country is not checked
+    assert_eq!(
+        got,
+        vec![row("3", "pays", "Senegal"), row("4", "region", "MA-99")]
+    );
+    let table = parquet(&out.join("tables/par_sexe.parquet"));
+    assert_eq!(cell(&table, &[("sex", "_T")], "residents"), 2.0, "{table}");
+}

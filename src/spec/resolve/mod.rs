@@ -159,6 +159,42 @@ impl Resolver<'_> {
         Ok(sources)
     }
 
+    /// The codes of the code list a `foreignKeys` entry references (an embedded list by name,
+    /// or a CSV file code,label,synonyms), whose key is its `code`.
+    fn code_list_key(
+        &self,
+        fk: &crate::schema::ForeignKey,
+        at: std::ops::Range<usize>,
+        sources: &[SourcePlan],
+    ) -> Result<Vec<String>> {
+        let list = if fk.resource.ends_with(".csv") {
+            let path = self.file(&fk.resource);
+            let sha =
+                std::fs::read(&path).map_or_else(|_| String::new(), |b| crate::sha256_hex(&b));
+            self.code_list_files.borrow_mut().push((path.clone(), sha));
+            Some(crate::codelist::CodeList::from_file(&path)?)
+        } else {
+            crate::codelist::CodeList::builtin(&fk.resource)
+        };
+        let Some(list) = list else {
+            let names: Vec<&str> = sources.iter().map(|p| p.name.as_str()).collect();
+            return self.err(at, format!(
+                "the schema's foreignKeys reference the resource `{}`, which is no source of the pipeline (sources: {}) and no code list (embedded: {}; or a CSV file code,label,synonyms); a reference to the table itself (resource \"\") is not supported",
+                fk.resource,
+                names.join(", "),
+                crate::codelist::BUILTIN.join(", ")
+            ));
+        };
+        if fk.reference_fields != ["code"] {
+            return self.err(at, format!(
+                "the schema's foreignKeys reference the code list `{}` by `{}`: a code list's key is its `code`",
+                fk.resource,
+                fk.reference_fields.join(", ")
+            ));
+        }
+        Ok(list.codes.iter().map(|c| c.code.clone()).collect())
+    }
+
     /// Tie each `foreignKeys` entry to the source it references, which must be read first
     /// (declared before), and note on that source which fields to collect.
     fn foreign_keys(&self, spec: &PipelineSpec, sources: &mut [SourcePlan]) -> Result<()> {
@@ -166,12 +202,13 @@ impl Resolver<'_> {
             for fk in sources[i].schema.foreign_keys.clone() {
                 let at = s.name.span();
                 let Some(j) = sources.iter().position(|p| p.name == fk.resource) else {
-                    let names: Vec<&str> = sources.iter().map(|p| p.name.as_str()).collect();
-                    return self.err(at, format!(
-                        "the schema's foreignKeys reference the resource `{}`, which is no source of the pipeline (sources: {}); a reference to the table itself (resource \"\") is not supported",
-                        fk.resource,
-                        names.join(", ")
+                    let codes = self.code_list_key(&fk, at.clone(), sources)?;
+                    sources[i].code_list_keys.push((
+                        fk.resource.clone(),
+                        fk.reference_fields.clone(),
+                        codes,
                     ));
+                    continue;
                 };
                 if j >= i {
                     return self.err(at, format!(

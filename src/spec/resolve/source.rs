@@ -515,6 +515,7 @@ pub(crate) fn bare_source(
         design: None,
         finite: Vec::new(),
         referenced: Vec::new(),
+        code_list_keys: Vec::new(),
     }
 }
 
