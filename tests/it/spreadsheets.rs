@@ -14,6 +14,10 @@ fn schema() -> std::path::PathBuf {
 }
 
 fn pipeline(dir: &Path, dialect: &str) -> std::path::PathBuf {
+    pipeline_of(dir, &workbook(), dialect)
+}
+
+fn pipeline_of(dir: &Path, workbook: &Path, dialect: &str) -> std::path::PathBuf {
     let text = format!(
         r#"name = "titres_xlsx"
 max_rejected = 0.5
@@ -52,7 +56,7 @@ reason = "a test of spreadsheets"
 [[output]]
 dir = "out"
 "#,
-        data = workbook().display(),
+        data = workbook.display(),
         schema = schema().display(),
     );
     let path = dir.join("pipeline.toml");
@@ -199,4 +203,27 @@ fn an_opendocument_sheet_reads_like_the_excel_one() {
     .0;
     let again: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(again["errors"], json["errors"]);
+}
+
+#[test]
+fn an_excel_97_workbook_reads_like_the_xlsx_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let xls = real_data("spreadsheets/titres.xls");
+    let p = pipeline_of(dir.path(), &xls, "sheet_name = \"Titres\"\nheader_row = 3");
+    marsad().args(["-q", "run"]).arg(&p).assert().success();
+    let out = dir.path().join("out");
+    let m = manifest(&out);
+    // the six rows (no total row in this one): its dates and the merged region read as in xlsx
+    assert_eq!(m["sources"][0]["rows_in"], 6, "{m}");
+    assert_eq!(m["sources"][0]["rows_valid"], 5, "{m}");
+    let table = parquet(&out.join("tables/par_sexe.parquet"));
+    let casa = cell(
+        &table,
+        &[("sex", "_T"), ("region", "Casablanca-Settat")],
+        "titres",
+    );
+    assert_eq!(casa, 3.0, "{table}");
+    let q = csv_rows(&restricted(&out).join("quarantine/quarantine.csv"));
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["cell"], "Titres!D7");
 }

@@ -11,7 +11,8 @@ the bottom, formatted but empty rows below it, and a summary sheet after it.
     /tmp/x/bin/python tests/data/spreadsheets/make_workbook.py tests/data/spreadsheets/titres.xlsx
 
 The OpenDocument twin (LibreOffice's format) holds the same register with the region written
-on every row (no merged cells) and no formatting: pip install pandas odfpy as well.
+on every row (no merged cells) and no formatting: pip install pandas odfpy as well. The .xls
+twin (Excel 97-2003) has the merged title and region and the dates: pip install xlwt.
 """
 import datetime
 import sys
@@ -83,6 +84,33 @@ def ods(path):
         frame.to_excel(writer, sheet_name="Titres", index=False, startrow=2)
 
 
+def xls(path):
+    """The same register in Excel 97-2003's binary format (BIFF8), as older ministry systems
+    still export it: a merged title, Excel dates, the merged region (pip install xlwt)."""
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    book.add_sheet("Notes").write(0, 0, "Les données sont sur la feuille Titres.")
+    sheet = book.add_sheet("Titres")
+    sheet.write_merge(0, 0, 0, 6, "Titres de séjour délivrés en 2024")
+    headers = ["id_titre", "date_delivrance", "sexe", "annee_naissance", "nationalite",
+               "region", "poids"]
+    for c, name in enumerate(headers):
+        sheet.write(2, c, name)
+    date = xlwt.easyxf(num_format_str="dd/mm/yyyy")
+    for r, row in enumerate(ROWS, start=3):
+        for c, value in enumerate(row):
+            if value is None or c == 5 and r < 6:
+                continue
+            if isinstance(value, datetime.date):
+                sheet.write(r, c, value, date)
+            else:
+                sheet.write(r, c, value)
+    sheet.write_merge(3, 5, 5, 5, ROWS[0][5])
+    book.save(path)
+
+
 if __name__ == "__main__":
     main(sys.argv[1])
     ods(sys.argv[1].replace(".xlsx", ".ods"))
+    xls(sys.argv[1].replace(".xlsx", ".xls"))
