@@ -64,7 +64,7 @@ pub(super) fn sheet_text(
     let mut book = open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| {
         sheet_error(
             path,
-            format!("the file is named as a spreadsheet but does not open as one: {e}"),
+            format!("the file is named as a spreadsheet but does not open as one ({e}); if it is a CSV or text export, give it a .csv name"),
         )
     })?;
     let names = book.sheet_names();

@@ -35,7 +35,7 @@ fn stata_error(path: &Path, e: impl std::fmt::Display) -> Error {
         file: path.to_path_buf(),
         line: 1,
         message: format!(
-            "the file is named as a Stata dataset (.dta) but cannot be read as one: {e}"
+            "the file is named as a Stata dataset (.dta) but cannot be read as one ({e}); if it is a CSV or text export, give it a .csv name"
         ),
     }
 }

@@ -227,3 +227,20 @@ fn an_excel_97_workbook_reads_like_the_xlsx_one() {
     assert_eq!(q.len(), 1);
     assert_eq!(q[0]["cell"], "Titres!D7");
 }
+
+#[test]
+fn a_csv_file_named_as_a_workbook_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("titres.xlsx");
+    std::fs::write(&fake, "id_titre,sexe\nTS00000001,F\n").unwrap();
+    let err = outputs(
+        marsad()
+            .args(["-q", "validate", "--schema"])
+            .arg(schema())
+            .arg(&fake),
+        3,
+    )
+    .1;
+    assert!(err.contains("does not open as one"), "{err}");
+    assert!(err.contains("give it a .csv name"), "{err}");
+}
