@@ -34,10 +34,6 @@ pub struct FileInfo {
     /// declares them (the report shows them beside the codes).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub value_labels: Vec<LabelledVariable>,
-    /// For a spreadsheet: the spreadsheet column (0 for A) of each schema field, so that the
-    /// quarantine names a bad value's cell.
-    #[serde(skip)]
-    pub sheet_columns: Vec<(String, u32)>,
 }
 
 /// A dataset variable's value labels: each code with its label.

@@ -293,16 +293,17 @@ fn quarantine_failures(
 /// referenced source's valid rows (it is read first), as the schema types them, written as text.
 #[derive(Debug, Default, Clone)]
 pub struct References {
-    sets: std::collections::HashMap<(String, Vec<String>), std::sync::Arc<Vec<String>>>,
+    /// Each referenced key's values, as the Series the rule tests against (built once: cloning
+    /// it for every window costs nothing).
+    sets: std::collections::HashMap<(String, Vec<String>), Series>,
 }
 
 impl References {
     /// Record the values `fields` take in `source`'s valid rows.
     pub fn add(&mut self, source: &str, fields: Vec<String>, values: HashSet<String>) {
-        let mut values: Vec<String> = values.into_iter().collect();
-        values.sort_unstable();
-        self.sets
-            .insert((source.to_string(), fields), std::sync::Arc::new(values));
+        let values: Vec<String> = values.into_iter().collect();
+        let series = Series::new(PlSmallStr::EMPTY, values);
+        self.sets.insert((source.to_string(), fields), series);
     }
 
     /// A rule per `foreignKeys` entry whose referenced values are known: a row whose key is
@@ -318,12 +319,12 @@ impl References {
                     .sets
                     .get(&(fk.resource.clone(), fk.reference_fields.clone()))?;
                 let key = key_text(&fk.fields, typed_name);
-                let known = lit(Series::new(PlSmallStr::EMPTY, values.as_slice())).implode(false);
+                let known = lit(values.clone()).implode(false);
                 Some(Rule {
                     column: fk.fields.join(","),
                     rule: vocab::Rule::ForeignKey,
                     message: format!(
-                        "not found in the {} of source `{}`",
+                        "not found among the {} of `{}`",
                         fk.reference_fields.join(", "),
                         fk.resource
                     ),

@@ -65,7 +65,6 @@ pub fn files(source: &SourcePlan) -> Vec<FileInfo> {
             rows: 0,
             lines: 0,
             sheet: None,
-            sheet_columns: Vec::new(),
             value_labels: Vec::new(),
         })
         .collect()
@@ -122,10 +121,7 @@ pub fn read_windows<T: Send>(
         info.lines = file.lines;
         info.compression = file.gzip.then_some("gzip");
         info.value_labels = file.value_labels;
-        if let Some((place, columns)) = file.sheet {
-            info.sheet = Some(place.name);
-            info.sheet_columns = columns;
-        }
+        info.sheet = file.sheet;
         info.encoding = if file.seen.not_utf8 {
             Encoding::Windows1252
         } else {

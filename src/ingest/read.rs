@@ -10,9 +10,12 @@ use super::decode::{decode_window, Seen};
 use super::header::first_window;
 use super::parse::parse_window;
 use super::stream;
+use super::SheetPlace;
 use super::Window;
 use crate::error::{Error, Result};
+use crate::quarantine::SheetCells;
 use crate::spec::{Encoding, SourcePlan};
+use std::sync::Arc;
 
 /// Bytes parsed by one thread at a time (MARSAD_CHUNK_BYTES changes it: the tests use tiny
 /// chunks to put many boundaries in small files), and bytes read per window: eight chunks, so
@@ -88,8 +91,8 @@ pub(super) struct RawWindow {
     pub(super) lines_before: u64,
     /// The window ends the file (an unclosed quote there swallowed the rest of the file).
     pub(super) last: bool,
-    /// The file's sheet, when it is a spreadsheet.
-    pub(super) sheet: Option<std::sync::Arc<super::SheetPlace>>,
+    /// The file's sheet, when it is a spreadsheet (on the first window only).
+    pub(super) sheet: Option<Arc<SheetPlace>>,
 }
 
 /// How many windows are parsed and processed at the same time: one per thread, at most four,
@@ -135,15 +138,16 @@ pub(super) struct FileRead {
     /// Physical lines of text, header and skipped lines included.
     pub(super) lines: u64,
     pub(super) seen: Seen,
-    /// For a spreadsheet: its sheet, and the spreadsheet column of each schema field.
-    pub(super) sheet: Option<(super::SheetPlace, Vec<(String, u32)>)>,
+    /// For a spreadsheet: the sheet read.
+    pub(super) sheet: Option<String>,
     /// For a dataset: its value labels.
     pub(super) value_labels: Vec<crate::books::LabelledVariable>,
 }
 
 /// Set by the first window of a file: the file column of each field asked for, the row width,
-/// whether the file has a byte-order mark, and the file column of every schema field.
-type FileColumns = (Vec<usize>, usize, bool, Vec<usize>);
+/// whether the file has a byte-order mark, and for a spreadsheet where each schema field is on
+/// its sheet (for the quarantine's cell names).
+type FileColumns = (Vec<usize>, usize, bool, Option<Arc<SheetCells>>);
 
 /// Read one file, starting in `encoding`: the reading thread reads ahead and checksums the
 /// bytes while windows are decoded, parsed and worked on `at_once` at a time; `merge` receives
@@ -172,7 +176,7 @@ pub(super) fn read_file<T: Send>(
     // A UTF-16 file reaches the windows as UTF-8.
     let mut text_encoding = layers.text_encoding().unwrap_or(encoding);
     let mut layout: Option<FileColumns> = None;
-    let (bytes, sha256, lines, place, labels) = std::thread::scope(|scope| -> Result<Ahead> {
+    let (bytes, sha256, lines, labels) = std::thread::scope(|scope| -> Result<Ahead> {
         let (send, receive) = std::sync::mpsc::sync_channel::<Result<RawWindow>>(1);
         let (window, chunk, source) = (reading.window, reading.chunk, reading.source);
         let reader = scope.spawn(move || {
@@ -220,17 +224,7 @@ pub(super) fn read_file<T: Send>(
     file.sha256 = sha256;
     file.value_labels = labels;
     file.lines = lines;
-    file.sheet = place.map(|place| {
-        let columns = layout.map(|l| l.3).unwrap_or_default();
-        let fields = reading
-            .all_fields
-            .iter()
-            .zip(columns)
-            .filter(|(_, c)| *c != super::header::ABSENT)
-            .map(|(f, c)| (f.clone(), place.first_column + c as u32))
-            .collect();
-        (place, fields)
-    });
+    file.sheet = layout.and_then(|l| l.3).map(|cells| cells.sheet.clone());
     if layers.utf16.is_none() {
         file.encoding = text_encoding;
     }
@@ -259,7 +253,10 @@ fn next_batch(
                 reading.source,
                 &reading.all_fields,
             )?;
-            let all = order.clone();
+            let cells = raw
+                .sheet
+                .as_ref()
+                .map(|place| sheet_cells(place, raw.file_index, &reading.all_fields, &order));
             let order = reading
                 .fields
                 .iter()
@@ -272,7 +269,7 @@ fn next_batch(
                     order[i]
                 })
                 .collect();
-            *layout = Some((order, width, bom, all));
+            *layout = Some((order, width, bom, cells));
         }
         *done = raw.last;
         batch.push(raw);
@@ -292,7 +289,7 @@ fn run_window<T>(
     work: &impl Fn(Window) -> Result<T>,
 ) -> Result<(T, u64, Seen, u64)> {
     let started = std::time::Instant::now();
-    let (order, width, bom, _) = columns;
+    let (order, width, bom, cells) = columns;
     let dialect = &reading.source.dialect;
     let mut s = Seen::default();
     let text = match raw.text.take() {
@@ -306,20 +303,6 @@ fn run_window<T>(
         }
     };
     let len = text.len() as u64;
-    let sheet = raw.sheet.as_ref().map(|place| {
-        let (_, _, _, all) = columns;
-        std::sync::Arc::new(crate::quarantine::SheetCells {
-            file: raw.file_index,
-            sheet: place.name.clone(),
-            columns: reading
-                .all_fields
-                .iter()
-                .zip(all)
-                .filter(|(_, c)| **c != super::header::ABSENT)
-                .map(|(f, c)| (f.clone(), place.first_column + *c as u32))
-                .collect(),
-        })
-    });
     let mut w = parse_window(
         raw,
         text,
@@ -335,20 +318,35 @@ fn run_window<T>(
         message,
     })?;
     w.elapsed = started.elapsed();
-    w.sheet = sheet;
+    w.sheet = cells.clone();
     let records = w.records;
     work(w).map(|t| (t, records, s, len))
 }
 
-/// What the reading thread found: the file's size, SHA-256, lines of text, for a spreadsheet
-/// its sheet, for a dataset its value labels.
-type Ahead = (
-    u64,
-    String,
-    u64,
-    Option<super::SheetPlace>,
-    Vec<crate::books::LabelledVariable>,
-);
+/// Where each schema field is on a spreadsheet's sheet: the file column the header gave it,
+/// shifted to the sheet's first column.
+fn sheet_cells(
+    place: &SheetPlace,
+    file: u32,
+    fields: &[String],
+    order: &[usize],
+) -> Arc<SheetCells> {
+    let columns = fields
+        .iter()
+        .zip(order)
+        .filter(|(_, c)| **c != super::header::ABSENT)
+        .map(|(f, c)| (f.clone(), place.first_column + *c as u32))
+        .collect();
+    Arc::new(SheetCells {
+        file,
+        sheet: place.name.clone(),
+        columns,
+    })
+}
+
+/// What the reading thread found: the file's size, SHA-256, lines of text, and for a dataset
+/// its value labels.
+type Ahead = (u64, String, u64, Vec<crate::books::LabelledVariable>);
 
 /// The reading thread: cut the file into windows at record boundaries, checksum every byte,
 /// and send the windows on.
@@ -361,7 +359,6 @@ fn read_ahead(
     send: &SyncSender<Result<RawWindow>>,
 ) -> Ahead {
     let dialect = &source.dialect;
-    let mut place = None;
     let mut labels = Vec::new();
     use sha2::{Digest, Sha256};
     let tally: stream::Tally = std::rc::Rc::new(std::cell::RefCell::new((Sha256::new(), 0)));
@@ -370,7 +367,8 @@ fn read_ahead(
     let mut all_lines = 0u64;
     let outcome = (|| -> Result<()> {
         let opened = stream::open(path, layers, &tally, source)?;
-        place = opened.sheet;
+        // the sheet goes with the first window, whose header places the fields on it
+        let mut place = opened.sheet.map(Arc::new);
         labels = opened.value_labels;
         let mut file = opened.text;
         let mut buf: Vec<u8> = Vec::with_capacity(window + chunk);
@@ -408,7 +406,7 @@ fn read_ahead(
                 data_start: 0,
                 lines_before,
                 last: !more,
-                sheet: place.clone().map(std::sync::Arc::new),
+                sheet: place.take(),
             };
             if send.send(Ok(raw)).is_err() {
                 return Ok(());
@@ -430,11 +428,5 @@ fn read_ahead(
     let (hasher, bytes) = std::rc::Rc::try_unwrap(tally)
         .map(|t| t.into_inner())
         .unwrap_or_else(|shared| shared.borrow().clone());
-    (
-        bytes,
-        crate::hex(&hasher.finalize()),
-        all_lines,
-        place,
-        labels,
-    )
+    (bytes, crate::hex(&hasher.finalize()), all_lines, labels)
 }

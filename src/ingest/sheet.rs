@@ -95,6 +95,7 @@ pub(super) fn sheet_text(
             })
         }
     };
+    let origins = merged_origins(&merged, (start, end));
     let writer = CellWriter::new(&range, start, dialect, schema);
     let mut text = Vec::with_capacity(range.height() * range.width() * 8);
     for row in start.0..=end.0 {
@@ -105,7 +106,7 @@ pub(super) fn sheet_text(
                 text.push(dialect.delimiter);
             }
             let at = if below_header {
-                merged_origin(&merged, (row, col))
+                origins.get(&(row, col)).copied().unwrap_or((row, col))
             } else {
                 (row, col)
             };
@@ -197,12 +198,24 @@ fn merged_cells(book: &mut Sheets<Cursor<Vec<u8>>>, name: &str) -> Vec<Dimension
     }
 }
 
-/// The top-left cell of the merged region holding `at`, or `at` itself.
-fn merged_origin(merged: &[Dimensions], at: (u32, u32)) -> (u32, u32) {
-    merged
-        .iter()
-        .find(|d| d.start.0 <= at.0 && at.0 <= d.end.0 && d.start.1 <= at.1 && at.1 <= d.end.1)
-        .map_or(at, |d| d.start)
+/// The cells merged regions cover, each with its region's top-left cell (which holds the
+/// value), within the rows and columns written: looking a cell up costs the same whatever the
+/// number of regions, and the map is never larger than the table.
+fn merged_origins(
+    merged: &[Dimensions],
+    (start, end): ((u32, u32), (u32, u32)),
+) -> HashMap<(u32, u32), (u32, u32)> {
+    let mut origins = HashMap::new();
+    for d in merged {
+        for row in d.start.0.max(start.0)..=d.end.0.min(end.0) {
+            for col in d.start.1.max(start.1)..=d.end.1.min(end.1) {
+                if (row, col) != d.start {
+                    origins.insert((row, col), d.start);
+                }
+            }
+        }
+    }
+    origins
 }
 
 /// How each column's cells are written: dates in the format of the field the header names.

@@ -271,9 +271,27 @@ pub fn files_but_manifest(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 /// The start of a pipeline over the sample permit register, named `name`: its source, with sex
 /// and nationality harmonized, for tests that add their own derivations and tables.
 pub fn permit_source(name: &str) -> String {
+    titres_source(
+        name,
+        0.05,
+        &repo("sample_data/permits/titres_sejour_2024.csv"),
+        &repo("schemas/titres_sejour.json"),
+        "delimiter = \";\"\nnull_markers = [\"NA\"]",
+    )
+}
+
+/// The start of a pipeline named `name` over one source `titres`: the file `data` against
+/// `schema`, read with the `dialect` lines, with sex and nationality harmonized.
+pub fn titres_source(
+    name: &str,
+    max_rejected: f64,
+    data: &Path,
+    schema: &Path,
+    dialect: &str,
+) -> String {
     format!(
         r#"name = "{name}"
-max_rejected = 0.05
+max_rejected = {max_rejected}
 
 [[source]]
 name = "titres"
@@ -281,8 +299,7 @@ path = "{data}"
 schema = "{schema}"
 
 [source.dialect]
-delimiter = ";"
-null_markers = ["NA"]
+{dialect}
 
 [[harmonize]]
 source = "titres"
@@ -296,7 +313,29 @@ column = "nationalite"
 codelist = "country"
 into = "nationality"
 "#,
-        data = repo("sample_data/permits/titres_sejour_2024.csv").display(),
-        schema = repo("schemas/titres_sejour.json").display(),
+        data = data.display(),
+        schema = schema.display(),
+    )
+}
+
+/// A table of `titres` counted by `dimensions` (a TOML list, with `totals`), published without
+/// disclosure control for `reason`, and the pipeline's output folder `out`.
+pub fn counted_table(name: &str, dimensions: &str, totals: &str, reason: &str) -> String {
+    format!(
+        r#"
+[[table]]
+name = "{name}"
+source = "titres"
+dimensions = {dimensions}
+measures = [{{ name = "titres", agg = "count" }}]
+totals = {totals}
+
+[table.disclosure]
+method = "none"
+reason = "{reason}"
+
+[[output]]
+dir = "out"
+"#
     )
 }

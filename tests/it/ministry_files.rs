@@ -94,50 +94,19 @@ fn a_gzip_file_is_inflated_and_checksummed_as_sent() {
 
 /// A pipeline over the Arabic test register, with `encoding` as given.
 fn arabic_pipeline(dir: &Path, encoding: &str) -> std::path::PathBuf {
-    let data = real_data("arabic/titres_windows1256.csv");
-    let schema = real_data("arabic/schema.json");
-    let text = format!(
-        r#"name = "titres_ar"
-max_rejected = 0.2
-
-[[source]]
-name = "titres"
-path = "{data}"
-schema = "{schema}"
-
-[source.dialect]
-delimiter = ";"
-encoding = "{encoding}"
-
-[[harmonize]]
-source = "titres"
-column = "sexe"
-codelist = "sex"
-into = "sex"
-
-[[harmonize]]
-source = "titres"
-column = "nationalite"
-codelist = "country"
-into = "nationality"
-
-[[table]]
-name = "par_nationalite"
-source = "titres"
-dimensions = ["sex", "nationality"]
-measures = [{{ name = "titres", agg = "count" }}]
-totals = ["nationality"]
-
-[table.disclosure]
-method = "none"
-reason = "a test of encodings"
-
-[[output]]
-dir = "out"
-"#,
-        data = data.display(),
-        schema = schema.display(),
+    let mut text = titres_source(
+        "titres_ar",
+        0.2,
+        &real_data("arabic/titres_windows1256.csv"),
+        &real_data("arabic/schema.json"),
+        &format!("delimiter = \";\"\nencoding = \"{encoding}\""),
     );
+    text.push_str(&counted_table(
+        "par_nationalite",
+        r#"["sex", "nationality"]"#,
+        r#"["nationality"]"#,
+        "a test of encodings",
+    ));
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, text).unwrap();
     path

@@ -18,47 +18,13 @@ fn pipeline(dir: &Path, dialect: &str) -> std::path::PathBuf {
 }
 
 fn pipeline_of(dir: &Path, workbook: &Path, dialect: &str) -> std::path::PathBuf {
-    let text = format!(
-        r#"name = "titres_xlsx"
-max_rejected = 0.5
-
-[[source]]
-name = "titres"
-path = "{data}"
-schema = "{schema}"
-
-[source.dialect]
-{dialect}
-
-[[harmonize]]
-source = "titres"
-column = "sexe"
-codelist = "sex"
-into = "sex"
-
-[[harmonize]]
-source = "titres"
-column = "nationalite"
-codelist = "country"
-into = "nationality"
-
-[[table]]
-name = "par_sexe"
-source = "titres"
-dimensions = ["sex", "region"]
-measures = [{{ name = "titres", agg = "count" }}]
-totals = ["region"]
-
-[table.disclosure]
-method = "none"
-reason = "a test of spreadsheets"
-
-[[output]]
-dir = "out"
-"#,
-        data = workbook.display(),
-        schema = schema().display(),
-    );
+    let mut text = titres_source("titres_xlsx", 0.5, workbook, &schema(), dialect);
+    text.push_str(&counted_table(
+        "par_sexe",
+        r#"["sex", "region"]"#,
+        r#"["region"]"#,
+        "a test of spreadsheets",
+    ));
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, text).unwrap();
     path
