@@ -320,10 +320,18 @@ impl Local<'_> {
                 break;
             }
             let before = pending.len();
+            let started = std::time::Instant::now();
             let point = self.pushed(free, pending, side, needs)?;
             out.programs += 1;
             record(free, &point, needs, out);
             *pending = short_of(pending, side, needs, out);
+            tracing::debug!(
+                ?side,
+                before,
+                after = pending.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "push"
+            );
             if pending.len() * 10 > before * 9 {
                 break;
             }
