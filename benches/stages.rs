@@ -83,6 +83,7 @@ static SETUP: LazyLock<Setup> = LazyLock::new(|| {
     let overrides = Overrides {
         inputs: vec![(SOURCE.to_string(), register())],
         output: None,
+        lang: None,
     };
     let plan = spec::load(&pipeline, &overrides).expect("load benches/permits_bench.toml");
     let files = ingest::files(plan.source(SOURCE).expect("the titres source"));

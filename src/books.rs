@@ -257,4 +257,7 @@ pub struct FileCheck {
     pub books: SourceBooks,
     /// Every rejection: line, column, raw value, rule, message.
     pub errors: Vec<serde_json::Value>,
+    /// The provider's report as an HTML page, when one was asked for.
+    #[serde(skip)]
+    pub html: Option<String>,
 }

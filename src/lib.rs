@@ -12,6 +12,7 @@ pub mod error;
 pub mod frame;
 pub mod harmonize;
 pub mod ingest;
+pub mod lang;
 pub mod paths;
 pub mod publish;
 pub mod quarantine;

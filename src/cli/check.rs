@@ -20,6 +20,7 @@ pub fn run(args: Args) -> marsad::Result<()> {
     let overrides = Overrides {
         inputs: args.inputs,
         output: None,
+        lang: None,
     };
     let plan = spec::load(&args.pipeline, &overrides)?;
     print!("{}", marsad::report::plan_text(&plan));

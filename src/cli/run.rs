@@ -26,12 +26,16 @@ pub struct Args {
     /// schemas, code lists, inputs and marsad version.
     #[arg(long)]
     force: bool,
+    /// The language of the HTML reports: fr, ar or en (default: the pipeline's `lang`, else en).
+    #[arg(long)]
+    lang: Option<marsad::lang::Lang>,
 }
 
 pub fn run(args: Args, cx: &Context) -> marsad::Result<()> {
     let overrides = Overrides {
         inputs: args.inputs,
         output: args.output,
+        lang: args.lang,
     };
     let plan = spec::load(&args.pipeline, &overrides)?;
     let opts = run::RunOptions {

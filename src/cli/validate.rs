@@ -3,11 +3,21 @@
 
 use std::path::{Path, PathBuf};
 
+use marsad::lang::Lang;
 use marsad::spec::{self, Dialect, Overrides, SheetChoice};
 use marsad::vocab::{Delimiter, Encoding};
 use marsad::{report, run, Error};
 
-use super::{parse_input, Context, Format};
+use super::{parse_input, Context};
+
+/// How `validate --schema` reports: text for people at a terminal, JSON for programs, an HTML
+/// page for the provider.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Html,
+}
 
 /// Read and validate the sources only; write the quarantine and a report. With `--schema`,
 /// check one CSV file against an exchange schema, with no pipeline file (a ministry's
@@ -45,9 +55,12 @@ pub struct Args {
     /// With --schema: lines before the header.
     #[arg(long, default_value_t = 0)]
     skip_lines: usize,
-    /// With --schema: the report as text or JSON.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    /// With --schema: the report as text, JSON, or an HTML page for the provider (in --lang).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+    /// The language of the HTML reports: fr, ar or en (default: the pipeline's `lang`, else en).
+    #[arg(long)]
+    lang: Option<marsad::lang::Lang>,
     /// If another run is writing the same folder, exit at once with code 5 instead of waiting.
     #[arg(long)]
     no_wait: bool,
@@ -64,6 +77,7 @@ fn validate_pipeline(args: Args, cx: &Context) -> marsad::Result<()> {
     let overrides = Overrides {
         inputs: args.inputs,
         output: None,
+        lang: args.lang,
     };
     let plan = spec::load(&args.target, &overrides)?;
     let dir = args
@@ -103,11 +117,13 @@ fn check_file(schema: &Path, args: Args) -> marsad::Result<()> {
     };
     let file = &args.target;
     let wait = super::wait(args.no_wait);
-    match run::check_file(schema, file, dialect, args.output.as_deref(), wait) {
+    let html = (args.format == ReportFormat::Html).then(|| args.lang.unwrap_or(Lang::En));
+    match run::check_file(schema, file, dialect, args.output.as_deref(), wait, html) {
         Ok(check) => {
             match args.format {
-                Format::Text => print!("{}", report::file_check_text(&check, 50)),
-                Format::Json => println!(
+                ReportFormat::Text => print!("{}", report::file_check_text(&check, 50)),
+                ReportFormat::Html => print!("{}", check.html.as_deref().unwrap_or_default()),
+                ReportFormat::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&check).unwrap_or_default()
                 ),
@@ -123,7 +139,7 @@ fn check_file(schema: &Path, args: Args) -> marsad::Result<()> {
             }
         }
         Err(e) => {
-            if args.format == Format::Json {
+            if args.format == ReportFormat::Json {
                 println!(
                     "{}",
                     serde_json::json!({ "file": file.display().to_string(), "valid": false, "error": e.to_string() })

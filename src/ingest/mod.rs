@@ -10,6 +10,7 @@
 
 mod decode;
 mod header;
+mod lines;
 mod parse;
 mod read;
 mod sheet;
@@ -17,6 +18,7 @@ mod spss;
 mod stata;
 mod stream;
 
+pub use lines::{raw_lines, RawLines};
 pub use sheet::SheetPlace;
 
 use std::path::Path;

@@ -1,4 +1,11 @@
 //! Readable reports: what a statistician (or the ministry that sent the file) reads after a run.
+//! `report.md` (English, for diffs and terminals) is written here; the HTML reports, in the
+//! pipeline's language, in [`publication`] and [`feedback`].
+
+mod charts;
+pub mod feedback;
+mod html;
+pub mod publication;
 
 use std::fmt::Write;
 

@@ -90,6 +90,9 @@ fn run_id(plan: &Plan, scanned: &[Vec<FileInfo>]) -> String {
     for (path, sha) in config {
         text.push_str(&format!("{}:{sha}\n", path.display()));
     }
+    if plan.lang_overridden {
+        text.push_str(&format!("lang:{}\n", plan.lang));
+    }
     crate::sha256_hex(text.as_bytes())[..16].to_string()
 }
 
@@ -481,6 +484,7 @@ pub fn validate_only(plan: &Plan, dir: &Path, opts: RunOptions) -> Result<Manife
         files,
     }];
     output::write_books(&folder, &manifest)?;
+    output::write_feedback(&folder, plan, &manifest, &quarantine)?;
     let id = format!("{}-{}", crate::publish::store::unique(), manifest.run_id);
     let links = [(dir.to_path_buf(), "validation")];
     store.release(staging.path(), "validation", &id, &links)?;

@@ -2,6 +2,7 @@
 //! the quarantine), the data packages, the manifest and the report, each staged and moved into
 //! place.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -11,10 +12,13 @@ use super::Session;
 use crate::books::{Manifest, OutputBooks, Written};
 use crate::disclose::AuditRow;
 use crate::error::{write_error, Error, Result};
+use crate::lang::Catalogue;
 use crate::publish::sdmx::{self, CsvVersion};
 use crate::publish::store::Store;
 use crate::publish::{self, datapackage, Provenance};
 use crate::quarantine;
+use crate::report::feedback;
+use crate::report::publication::{publication, Published};
 use crate::spec::{Format, OutputPlan, Plan, TablePlan};
 
 /// Copy the run's quarantine into `root/quarantine/`.
@@ -57,6 +61,74 @@ pub fn write_books(root: &Path, manifest: &Manifest) -> Result<Written> {
     })?;
     publish::write_text(root, &root.join("manifest.json"), &(json + "\n"))?;
     Ok(written)
+}
+
+/// The provider's report on the run's sources, `report.html` of a folder that may show raw
+/// values (the restricted half, a rejected run, a validation).
+pub fn write_feedback(
+    root: &Path,
+    plan: &Plan,
+    manifest: &Manifest,
+    quarantine: &quarantine::Closed,
+) -> Result<Written> {
+    let entries = feedback::examples(&quarantine.frame()?)?;
+    let raw = raw_rows(plan, manifest, &entries);
+    let cat = Catalogue::new(plan.lang);
+    let page = feedback::feedback(
+        &cat,
+        &feedback::Feedback {
+            name: plan.title.as_deref().unwrap_or(&plan.name),
+            sources: &manifest.sources,
+            max_rejected: plan.max_rejected,
+            entries: &entries,
+            raw: &raw,
+            footer: Some(crate::report::publication::made_by(&cat, manifest)),
+        },
+    );
+    publish::write_text(root, &root.join("report.html"), &page)
+}
+
+/// The rejected rows the provider's report shows, read again from their files.
+fn raw_rows(plan: &Plan, manifest: &Manifest, entries: &[feedback::Entry]) -> feedback::RawRows {
+    let mut out = feedback::RawRows::default();
+    for books in &manifest.sources {
+        let Some(source) = plan.source(&books.name) else {
+            continue;
+        };
+        for file in &books.files {
+            let name = file.path.display().to_string();
+            let wanted: BTreeSet<u64> = entries
+                .iter()
+                .filter(|e| e.source == books.name && e.file == name)
+                .map(|e| e.line)
+                .collect();
+            if let Some(rows) = crate::ingest::raw_lines(file, &source.dialect, &wanted) {
+                out.files.insert((books.name.clone(), name), rows);
+            }
+        }
+    }
+    out
+}
+
+/// The publication's `report.html`: the output's tables with their pictures.
+fn write_publication(
+    root: &Path,
+    plan: &Plan,
+    output: &OutputPlan,
+    manifest: &Manifest,
+    published: &[(String, DataFrame)],
+) -> Result<Written> {
+    let tables: Vec<Published> = output
+        .tables
+        .iter()
+        .filter_map(|name| {
+            let plan = plan.tables.iter().find(|t| t.name == *name)?;
+            let frame = published.iter().find(|(n, _)| n == name).map(|(_, f)| f)?;
+            Some(Published { plan, frame })
+        })
+        .collect();
+    let page = publication(&Catalogue::new(plan.lang), manifest, &tables);
+    publish::write_text(root, &root.join("report.html"), &page)
 }
 
 /// Files written into a folder, and their data-package resources.
@@ -258,6 +330,7 @@ pub fn publish_output(
     if rejected {
         // the quarantine holds raw values: this folder is for the data provider, not the public
         write_books(&public, &m)?;
+        write_feedback(&public, plan, &m, &session.quarantine)?;
         let link = publish::sibling(&output.dir, "rejected");
         let home = store.release(staging.path(), "rejected", &id, &[(link, "rejected")])?;
         return Ok((home, m));
@@ -274,7 +347,9 @@ pub fn publish_output(
         files: written,
     }];
     write_books(&restricted, &cm)?;
+    write_feedback(&restricted, plan, &cm, &session.quarantine)?;
     write_books(&public, &m.public())?;
+    write_publication(&public, plan, output, &m.public(), &tables.published)?;
     // restricted first: until the public link moves, readers see the last release whole
     let links = [
         (restricted_link, "restricted"),

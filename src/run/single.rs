@@ -7,13 +7,15 @@ use polars::prelude::*;
 
 use super::pass::{self, PassContext, Timings};
 use super::{output, RunOptions};
-use crate::books::FileCheck;
+use crate::books::{FileCheck, SourceBooks};
 use crate::error::{write_error, EngineContext, Result};
 use crate::ingest;
+use crate::lang::{Catalogue, Lang};
 use crate::publish::store::{self, Store, Wait};
 use crate::publish::Provenance;
 use crate::quarantine;
-use crate::spec::Dialect;
+use crate::report::feedback;
+use crate::spec::{Dialect, SourcePlan};
 
 /// `marsad validate --schema SCHEMA FILE`: check one file against an exchange schema, with no
 /// pipeline file. Writes the quarantine to `output` when given.
@@ -23,6 +25,7 @@ pub fn check_file(
     dialect: Dialect,
     output: Option<&Path>,
     wait: Wait,
+    html: Option<Lang>,
 ) -> Result<FileCheck> {
     let source = crate::spec::single_file(schema, file, dialect)?;
     for fk in &source.schema.foreign_keys {
@@ -66,7 +69,8 @@ pub fn check_file(
     };
     let processed = pass::process(cx, ingest::files(&source), scratch)?;
     let closed = sink.finish(prov.key_values("quarantine"))?;
-    let errors = errors(&closed.frame()?)?;
+    let frame = closed.frame()?;
+    let errors = errors(&frame)?;
     if let (Some(dir), Some(store)) = (output, &store) {
         let staged = store.staging()?;
         output::write_quarantine(&staged.path().join("validation"), &closed)?;
@@ -75,7 +79,10 @@ pub fn check_file(
         store.release(staged.path(), "validation", &id, &links)?;
         store.prune("validation", 1, &[dir.to_path_buf()])?;
     }
+    let html = html.map(|lang| feedback_page(lang, &source, file, &processed.books, &frame));
+    let html = html.transpose()?;
     Ok(FileCheck {
+        html,
         file: file.display().to_string(),
         schema: schema.display().to_string(),
         // a stray quote that swallowed lines loses rows even when the one record it made passes
@@ -83,6 +90,43 @@ pub fn check_file(
         books: processed.books,
         errors,
     })
+}
+
+/// The provider's report on one file checked alone (any rejection refuses it).
+fn feedback_page(
+    lang: Lang,
+    source: &SourcePlan,
+    file: &Path,
+    books: &SourceBooks,
+    frame: &DataFrame,
+) -> Result<String> {
+    let entries = feedback::examples(frame)?;
+    let mut raw = feedback::RawRows::default();
+    for info in &books.files {
+        let name = info.path.display().to_string();
+        let wanted = entries
+            .iter()
+            .filter(|e| e.file == name)
+            .map(|e| e.line)
+            .collect();
+        if let Some(rows) = crate::ingest::raw_lines(info, &source.dialect, &wanted) {
+            raw.files.insert((books.name.clone(), name), rows);
+        }
+    }
+    let name = file.file_name().map_or(file.display().to_string(), |n| {
+        n.to_string_lossy().into_owned()
+    });
+    Ok(feedback::feedback(
+        &Catalogue::new(lang),
+        &feedback::Feedback {
+            name: &name,
+            sources: std::slice::from_ref(books),
+            max_rejected: 0.0,
+            entries: &entries,
+            raw: &raw,
+            footer: None,
+        },
+    ))
 }
 
 /// Every rejection as the JSON report lists it: line, column, raw value, rule, message.

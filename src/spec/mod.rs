@@ -32,6 +32,8 @@ pub struct Overrides {
     pub inputs: Vec<(String, PathBuf)>,
     /// `--output DIR`: where the datasets go.
     pub output: Option<PathBuf>,
+    /// `--lang`: the reports' language for this run.
+    pub lang: Option<crate::lang::Lang>,
 }
 
 /// Read, parse and resolve a pipeline file.

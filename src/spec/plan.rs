@@ -10,6 +10,7 @@ use regex::Regex;
 
 use super::raw::PackageSpec;
 use crate::codelist::{AgeScheme, CodeList, RegionLevel};
+pub use crate::lang::Lang;
 use crate::schema::TableSchema;
 use crate::survey::LonelyPsu;
 use crate::vocab::{keywords, Encoding};
@@ -317,6 +318,11 @@ pub struct Plan {
     pub path: PathBuf,
     pub sha256: String,
     pub max_rejected: f64,
+    /// The language of the HTML reports.
+    pub lang: Lang,
+    /// Whether `--lang` chose it (then it is part of the run id: another language is another
+    /// release).
+    pub lang_overridden: bool,
     pub sources: Vec<SourcePlan>,
     pub tables: Vec<TablePlan>,
     pub outputs: Vec<OutputPlan>,

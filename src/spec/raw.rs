@@ -53,6 +53,9 @@ pub struct PipelineSpec {
     /// the run fails and publishes nothing (default 0.05).
     #[schemars(with = "Option<f64>", range(min = 0, max = 1))]
     pub max_rejected: Option<Spanned<f64>>,
+    /// The language of the HTML reports (`fr`, `ar` or `en`; default `en`); `--lang` overrides
+    /// it for one run. Code labels come from the code lists' names in that language.
+    pub lang: Option<crate::lang::Lang>,
     /// The files read (at least one): `[[source]]`.
     #[serde(rename = "source", default)]
     #[schemars(length(min = 1))]

@@ -18,6 +18,7 @@ const ORDER: &[&[&str]] = &[
         "survey",
         "books",
         "quarantine",
+        "lang",
     ],
     &["spec"],
     &["ingest"],

@@ -15,6 +15,7 @@ mod pipeline_schema;
 mod pipelines;
 mod plan;
 mod publishing;
+mod reports;
 mod snapshots_text;
 mod spreadsheets;
 mod survey;

@@ -64,6 +64,64 @@ fn permits_quarantine_holds_exactly_the_bad_rows() {
     // the same rows, as Parquet
     let q = parquet(&closed.join("quarantine/quarantine.parquet"));
     assert_eq!(q.height(), expected.len());
+    reports_of_the_permits(out.path(), &expected);
+}
+
+/// The HTML reports of the permit run (in French, the pipeline's `lang`): the provider's,
+/// restricted, shows each rule's first bad rows whole with the failing cell marked; the
+/// publication's shows no raw value and draws hidden cells as such.
+fn reports_of_the_permits(
+    out: &std::path::Path,
+    expected: &[std::collections::HashMap<String, String>],
+) {
+    let provider = std::fs::read_to_string(restricted(out).join("report.html")).unwrap();
+    assert!(provider.contains("<html lang=\"fr\" dir=\"ltr\">"));
+    assert!(
+        provider.contains("Le fichier est accepté. Lignes valides : 2\u{202f}970 sur 3\u{202f}000"),
+        "{provider}"
+    );
+    // The first unknown nationality of the register, whole, its nationality marked.
+    let first = expected
+        .iter()
+        .filter(|e| e["defect"] == "nationalite_inconnue")
+        .min_by_key(|e| e["line"].parse::<u64>().unwrap())
+        .unwrap();
+    let section = &provider[provider.find("data-rule=\"codelist:country\"").unwrap()..];
+    let row = &section[section
+        .find(&format!("<tr data-line=\"{}\">", first["line"]))
+        .unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let marked = format!(
+        "<td class=\"bad\" data-column=\"nationalite\"><span class=\"raw\">{}</span></td>",
+        first["raw_value"]
+    );
+    assert!(row.contains(&marked), "{row}");
+    let public = std::fs::read_to_string(out.join("report.html")).unwrap();
+    // Values that are wrong wherever they stand (a shifted cell's may be a word used elsewhere).
+    let wrong = [
+        "nationalite_inconnue",
+        "sexe_inconnu",
+        "annee_non_numerique",
+    ];
+    for e in expected
+        .iter()
+        .filter(|e| wrong.contains(&e["defect"].as_str()))
+    {
+        let raw = &e["raw_value"];
+        if raw.chars().count() >= 3 && raw.chars().any(char::is_alphabetic) {
+            assert!(
+                !public.contains(raw.as_str()),
+                "raw value {raw} in the public report"
+            );
+        }
+    }
+    let table = "titres_sexe_nationalite_region_age";
+    let df = parquet(&out.join(format!("tables/{table}.parquet")));
+    let bars = crate::reports::check_pyramid(&public, table, &df, "groupe_age", "titres");
+    assert!(
+        bars.iter().any(|b| b.value == "c"),
+        "hidden cells are drawn hatched"
+    );
 }
 
 #[test]

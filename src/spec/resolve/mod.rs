@@ -18,6 +18,7 @@ use super::{
 };
 use crate::codelist::CodeList;
 use crate::error::{line_col, Error, Result};
+use crate::lang::Lang;
 
 pub(crate) use source::bare_source;
 
@@ -104,6 +105,8 @@ impl Resolver<'_> {
             path: self.path.to_path_buf(),
             sha256,
             max_rejected,
+            lang: overrides.lang.or(spec.lang).unwrap_or(Lang::En),
+            lang_overridden: overrides.lang.is_some_and(|l| Some(l) != spec.lang),
             sources,
             tables,
             outputs,
