@@ -3,7 +3,7 @@
 driven by selenium from PyPI) and check what a reader sees.
 
 For every report given: the page loads with no console error and a screenshot is taken. For a
-publication (a folder with tables/): the direction of the page is the one its language reads
+publication (a page without a verdict): the direction of the page is the one its language reads
 (right to left for Arabic), and every bar of every population pyramid is as long as its value
 in the published Parquet table times the figure's scale, as the browser lays it out. For a
 provider report (a restricted folder): each cell marked as breaking a rule is highlighted in
@@ -16,6 +16,7 @@ where each REPORT_DIR holds a report.html, written in the language given after a
 
 import argparse
 import math
+import os
 import pathlib
 import sys
 
@@ -126,16 +127,17 @@ def main():
     try:
         for spec in args.reports:
             folder, lang = spec.rsplit(":", 1)
-            folder = pathlib.Path(folder).resolve()
+            # Absolute, but through the output's link (its name says which output it is).
+            folder = pathlib.Path(os.path.abspath(folder))
             driver.get((folder / "report.html").as_uri())
             errors = console_errors(driver)
             if errors:
                 problems.append(f"{folder}: console errors {errors}")
-            shot = args.screens / f"{folder.parent.name}-{folder.name}-{lang}.png"
+            shot = args.screens / f"{folder.name}-{lang}.png"
             height = driver.execute_script("return document.documentElement.scrollHeight")
             driver.set_window_size(1200, min(max(height, 800), 12000))
             driver.save_screenshot(str(shot))
-            if (folder / "tables").is_dir():
+            if not driver.find_elements(By.CSS_SELECTOR, "p.verdict"):
                 n = check_publication(driver, folder, lang, problems)
                 print(f"{folder.name} [{lang}]: {n} pyramid bars checked against the tables")
                 if args.readme_pyramid and lang == "fr":

@@ -47,7 +47,7 @@ td.num { text-align: end; font-variant-numeric: tabular-nums; }
 td.bad { background: #ffd7d2; outline: 2px solid #b3261e; font-weight: bold; }
 code { font-family: 'Noto Sans Mono', Consolas, monospace; }
 .raw { white-space: pre-wrap; unicode-bidi: plaintext; }
-figure { margin: 1rem 0; }
+figure { margin: 1rem 0; padding: .4rem; }
 figcaption { font-size: .9rem; color: #333; margin-bottom: .3rem; }
 svg text { font-size: 11px; fill: #222; }
 svg .F { fill: #b5179e; } svg .M { fill: #3a6ea5; } svg .U { fill: #8d8d8d; }
