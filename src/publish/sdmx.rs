@@ -767,6 +767,7 @@ mod tests {
         let table = TablePlan {
             name: "permits".into(),
             title: Some(title.into()),
+            notes: None,
             source: "s".into(),
             dimensions: vec!["sex".into()],
             sex: Some("sex".into()),

@@ -85,7 +85,7 @@ patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#fff\"/>\
                 let _ = write!(
                     self.out,
                     "<rect class=\"bar {class}\" x=\"{left:.2}\" y=\"{y:.2}\" width=\"{w:.3}\" \
-height=\"{h:.2}\" data-sex=\"{sex}\" data-code=\"{code}\" data-value=\"{v}\"/>",
+height=\"{h:.2}\" data-sex=\"{sex}\" data-code=\"{code}\" data-value=\"{v}\"/>\n",
                     code = esc(code),
                 );
             }
@@ -94,7 +94,7 @@ height=\"{h:.2}\" data-sex=\"{sex}\" data-code=\"{code}\" data-value=\"{v}\"/>",
                     self.out,
                     "<rect class=\"bar hidden\" x=\"{left:.2}\" y=\"{y:.2}\" width=\"{w:.3}\" \
 height=\"{h:.2}\" fill=\"url(#hatch)\" stroke=\"#555\" data-sex=\"{sex}\" data-code=\"{code}\" \
-data-value=\"c\"/>",
+data-value=\"c\"/>\n",
                     code = esc(code),
                 );
             }
@@ -107,7 +107,7 @@ data-value=\"c\"/>",
     fn text(&mut self, x: f64, y: f64, anchor: &str, text: &str) {
         let _ = write!(
             self.out,
-            "<text x=\"{:.2}\" y=\"{y:.2}\" text-anchor=\"{anchor}\">{}</text>",
+            "<text x=\"{:.2}\" y=\"{y:.2}\" text-anchor=\"{anchor}\">{}</text>\n",
             self.x(x),
             esc(text)
         );

@@ -88,6 +88,13 @@ fn table_section(cat: &Catalogue, m: &Manifest, t: &Published) -> String {
         esc(&cat.text("pub-dimensions", &[("dimensions", Arg::Text(&dims))])),
         esc(&t.plan.name)
     );
+    if let Some(notes) = &t.plan.notes {
+        let _ = write!(s, "<p>{}</p>", esc(notes));
+    }
+    if let Some(filter) = &t.plan.filter {
+        let text = cat.text("pub-filter", &[("filter", Arg::Text(&filter.text))]);
+        let _ = write!(s, "<p class=\"note\">{}</p>", esc(&text));
+    }
     match Cube::new(t.plan, t.frame) {
         Some(cube) => s.push_str(&cube.charts(cat)),
         None => {
@@ -386,8 +393,18 @@ fn disclosure_note(cat: &Catalogue, d: &DisclosureBooks) -> Option<String> {
             ],
         ),
         Method::Round { base } => cat.text("pub-rounded", &[("base", Arg::Count(*base as u64))]),
-        Method::Reliability => cat.t("pub-survey"),
-        Method::None | Method::Open => return None,
+        Method::Reliability => cat.text(
+            "pub-survey",
+            &[
+                ("flagged", Arg::Count(d.flagged)),
+                ("suppressed", Arg::Count(d.primary + d.secondary)),
+            ],
+        ),
+        Method::None => cat.text(
+            "pub-disclosure-off",
+            &[("reason", Arg::Text(d.reason.as_deref().unwrap_or("")))],
+        ),
+        Method::Open => return None,
     })
 }
 

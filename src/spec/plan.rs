@@ -189,6 +189,8 @@ pub struct MeasurePlan {
 pub struct TablePlan {
     pub name: String,
     pub title: Option<String>,
+    /// Notes for readers, as the pipeline gives them.
+    pub notes: Option<String>,
     pub source: String,
     pub dimensions: Vec<String>,
     /// The dimension holding SDMX CL_SEX codes, if the table has one.

@@ -437,6 +437,9 @@ pub struct TableSpec {
     pub source: Spanned<String>,
     /// A title for people, written into the metadata.
     pub title: Option<String>,
+    /// Notes for the table's readers (definitions, coverage), shown under its title in the
+    /// publication's `report.html`.
+    pub notes: Option<String>,
     /// The columns the table is broken down by; the one harmonized through the `sex` list is
     /// the sex dimension.
     #[schemars(with = "Vec<String>", length(min = 1))]

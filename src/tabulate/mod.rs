@@ -467,6 +467,7 @@ mod tests {
         TablePlan {
             name: "t".into(),
             title: None,
+            notes: None,
             source: "s".into(),
             dimensions: vec!["sex".into(), "nat".into()],
             sex: Some("sex".into()),

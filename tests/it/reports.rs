@@ -139,6 +139,8 @@ fn arabic_publication_draws_a_mirrored_pyramid_from_the_published_table() {
     );
     // Arabic words from the catalogue, Arabic country names from the code list.
     assert!(html.contains("الهرم السكاني"));
+    // The table's notes from the pipeline file, under its title.
+    assert!(html.contains("<p>Refugees, asylum-seekers and others of concern to UNHCR"));
     assert!(html.contains("المغرب"));
     // The age ranges are isolated left to right so that 0–4 does not read 4–0.
     assert!(html.contains("\u{2066}0–4\u{2069}"));
@@ -188,7 +190,13 @@ TS00000003;19/01/2024;F;1985;SEN;Casablanca-Settat;travail;1,1\n",
         "{row}"
     );
     assert!(row.contains("<td data-column=\"id_titre\"><span class=\"raw\">TS00000002</span></td>"));
-    insta::assert_snapshot!("provider_report_fr", html);
+    // The words and the structure, not the style sheet.
+    let (head, rest) = html.split_once("<style>").unwrap();
+    let page = format!(
+        "{head}<style>[…]{}",
+        &rest[rest.find("</style>").unwrap()..]
+    );
+    insta::assert_snapshot!("provider_report_fr", page);
 }
 
 #[test]
@@ -225,4 +233,46 @@ fn every_language_reports_the_same_figures() {
     }
     assert_eq!(seen["fr"], seen["ar"]);
     assert_eq!(seen["fr"], seen["en"]);
+}
+
+#[test]
+fn english_publication_of_a_small_table() {
+    // The words and numbers a reader sees, kept as a snapshot: sex × reason for a permit, in
+    // English, with a table note and the quality notes.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = permit_source("petit").replacen(
+        "max_rejected = 0.05\n",
+        "max_rejected = 0.05\nlang = \"en\"\n",
+        1,
+    );
+    text.push_str(&counted_table(
+        "par_motif",
+        "[\"sex\", \"motif\"]",
+        "[\"motif\"]",
+        "a test of the report",
+    ));
+    let text = text.replacen(
+        "name = \"par_motif\"\n",
+        "name = \"par_motif\"\nnotes = \"Permits issued in 2023 and 2024.\"\n",
+        1,
+    );
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(&pipeline, text).unwrap();
+    marsad()
+        .args(["-q", "run"])
+        .arg(&pipeline)
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
+    let (head, rest) = html.split_once("<style>").unwrap();
+    let page = format!(
+        "{head}<style>[…]{}",
+        &rest[rest.find("</style>").unwrap()..]
+    );
+    // The run's date and id change; the rest must not.
+    let made = page.find("Made by marsad").unwrap();
+    let end = made + page[made..].find("</p>").unwrap();
+    let page = format!("{}Made by marsad […]{}", &page[..made], &page[end..]);
+    assert!(page.contains("<p>Permits issued in 2023 and 2024.</p>"));
+    insta::assert_snapshot!("publication_en", page);
 }

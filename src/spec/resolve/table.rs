@@ -94,6 +94,7 @@ impl Resolver<'_> {
         Ok(TablePlan {
             name: t.name.get_ref().clone(),
             title: t.title.clone(),
+            notes: t.notes.clone(),
             source: source.name.clone(),
             dimensions,
             sex,
