@@ -82,19 +82,19 @@ patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#fff\"/>\
         let class = sex.trim_start_matches('_');
         match value {
             Value::Shown(v) => {
-                let _ = write!(
+                let _ = writeln!(
                     self.out,
                     "<rect class=\"bar {class}\" x=\"{left:.2}\" y=\"{y:.2}\" width=\"{w:.3}\" \
-height=\"{h:.2}\" data-sex=\"{sex}\" data-code=\"{code}\" data-value=\"{v}\"/>\n",
+height=\"{h:.2}\" data-sex=\"{sex}\" data-code=\"{code}\" data-value=\"{v}\"/>",
                     code = esc(code),
                 );
             }
             Value::Hidden => {
-                let _ = write!(
+                let _ = writeln!(
                     self.out,
                     "<rect class=\"bar hidden\" x=\"{left:.2}\" y=\"{y:.2}\" width=\"{w:.3}\" \
 height=\"{h:.2}\" fill=\"url(#hatch)\" stroke=\"#555\" data-sex=\"{sex}\" data-code=\"{code}\" \
-data-value=\"c\"/>\n",
+data-value=\"c\"/>",
                     code = esc(code),
                 );
             }
@@ -105,9 +105,9 @@ data-value=\"c\"/>\n",
     /// direction, in which "start" is already the right-hand end on a right-to-left page: the
     /// anchor mirrors itself along with x.
     fn text(&mut self, x: f64, y: f64, anchor: &str, text: &str) {
-        let _ = write!(
+        let _ = writeln!(
             self.out,
-            "<text x=\"{:.2}\" y=\"{y:.2}\" text-anchor=\"{anchor}\">{}</text>\n",
+            "<text x=\"{:.2}\" y=\"{y:.2}\" text-anchor=\"{anchor}\">{}</text>",
             self.x(x),
             esc(text)
         );
