@@ -73,21 +73,29 @@ pub fn examples(quarantine: &DataFrame) -> Result<Vec<Entry>> {
         message: message.get(i).unwrap_or("").into(),
         cell: cell.get(i).unwrap_or("").into(),
     };
-    // The lines each (source, rule) shows, in quarantine order.
-    let mut lines: HashMap<(String, String), Vec<(String, u64)>> = HashMap::new();
-    let mut wanted = BTreeSet::new();
+    // The lines each (source, rule) shows, in quarantine order, borrowed from the columns: a
+    // quarantine may hold millions of entries and only a few are shown.
+    let mut lines: HashMap<(&str, &str), Vec<(&str, &str)>> = HashMap::new();
+    let mut wanted: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
     for i in 0..quarantine.height() {
-        let e = entry(i);
-        let shown = lines.entry((e.source.clone(), e.rule.clone())).or_default();
-        let at = (e.file.clone(), e.line);
+        let at = (file.get(i).unwrap_or(""), line.get(i).unwrap_or(""));
+        let key = (source.get(i).unwrap_or(""), rule.get(i).unwrap_or(""));
+        let shown = lines.entry(key).or_default();
         if shown.len() < EXAMPLES && !shown.contains(&at) {
-            shown.push(at.clone());
-            wanted.insert((e.source, at.0, at.1));
+            shown.push(at);
+            wanted.insert((key.0, at.0, at.1));
         }
     }
     Ok((0..quarantine.height())
+        .filter(|i| {
+            let at = (
+                source.get(*i).unwrap_or(""),
+                file.get(*i).unwrap_or(""),
+                line.get(*i).unwrap_or(""),
+            );
+            wanted.contains(&at)
+        })
         .map(entry)
-        .filter(|e| wanted.contains(&(e.source.clone(), e.file.clone(), e.line)))
         .collect())
 }
 

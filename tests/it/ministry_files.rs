@@ -144,6 +144,15 @@ fn arabic_names_from_windows_1256_map_through_the_country_list() {
     let rejected = csv_rows(&restricted(&out).join("quarantine/quarantine.csv"));
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0]["raw_value"], "بلد مجهول");
+    // The provider's report reads the line again in its encoding and shows it whole.
+    let report = std::fs::read_to_string(restricted(&out).join("report.html")).unwrap();
+    let line = &rejected[0]["line"];
+    let row = &report[report.find(&format!("<tr data-line=\"{line}\">")).unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(
+        row.contains("<td class=\"bad\" data-column=\"nationalite\"><span class=\"raw\">بلد مجهول</span></td>"),
+        "{row}"
+    );
 }
 
 #[test]
