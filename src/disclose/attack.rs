@@ -9,12 +9,16 @@
 //! Solving two LPs per cell is what τ-Argus's audit does and what makes it slow; here a
 //! cell is *proved* protected by any feasible point that reaches its requirement, and one LP
 //! that pushes every pending cell towards its requirement at once proves most of them. Only the
-//! cells no such point reaches get an LP of their own, whose optimum is the exact bound.
+//! cells no such point reaches get an LP of their own, whose optimum is the exact bound. Cells
+//! in one equation compete for its slack, so each round pushes interleaved parts of the cells
+//! short side by side, one program per core: each part proves a larger share of its cells.
 //!
 //! Cells still short are repaired by an LP that lets published cells near them move at a small
 //! cost; the cells it moves are hidden ([`protect`] alternates audit and repair).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+
+use rayon::prelude::*;
 
 pub use super::lp::SolverFailure;
 use super::lp::{Direction, Outcome, Program, Relation, Variable, TOLERANCE};
@@ -229,6 +233,17 @@ const LOCAL_PROGRAMS: u64 = 6000;
 /// The most pushed points per group and side.
 const PUSH_ROUNDS: usize = 8;
 
+/// From this many cells short, a round pushes [`PARTS`] interleaved parts of them side by side
+/// (one program per core) instead of all of them in one: cells in the same equation compete
+/// for its slack, so each part proves a larger share of its cells. Measured on the 1M-row
+/// permit register: the first audit left 67 cells short instead of 1,169, and the run took
+/// 23.5 s instead of 54 s (four parts: 24.9 s).
+const SPLIT_FROM: usize = 64;
+
+/// How many parts a round splits the cells short into: a constant, not the number of cores,
+/// so that the pattern is the same on every machine.
+const PARTS: usize = 2;
+
 /// The attacker's problem around one cell: the hidden cells a few equations away are free,
 /// every other cell keeps its true value. Any point of that smaller problem is a point of the
 /// whole system (every equation touching a free cell is kept), so the values it reaches are
@@ -321,9 +336,25 @@ impl Local<'_> {
             }
             let before = pending.len();
             let started = std::time::Instant::now();
-            let point = self.pushed(free, pending, side, needs)?;
-            out.programs += 1;
-            record(free, &point, needs, out);
+            // From SPLIT_FROM cells short, PARTS interleaved parts pushed side by side.
+            let parts = if pending.len() >= SPLIT_FROM {
+                PARTS
+            } else {
+                1
+            };
+            let parts: Vec<Vec<usize>> = (0..parts)
+                .map(|p| pending.iter().skip(p).step_by(parts).copied().collect())
+                .collect();
+            let points = parts
+                .par_iter()
+                .map(|part| self.pushed(free, part, side, needs))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.programs += points.len() as u64;
+            // In a fixed order, so that what the audit records does not depend on which
+            // thread finished first.
+            for point in &points {
+                record(free, point, needs, out);
+            }
             *pending = short_of(pending, side, needs, out);
             tracing::debug!(
                 ?side,
