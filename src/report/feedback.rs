@@ -13,6 +13,7 @@ use crate::books::SourceBooks;
 use crate::error::{EngineContext, Result};
 use crate::ingest::RawLines;
 use crate::lang::{Arg, Catalogue};
+use crate::spec::Dialect;
 
 /// Rows shown for each rule.
 pub const EXAMPLES: usize = 5;
@@ -39,40 +40,85 @@ pub struct RawRows {
     pub files: HashMap<(String, String), RawLines>,
 }
 
+impl RawRows {
+    /// Read again, from each file of a source, the lines `entries` name.
+    pub fn add_source(&mut self, books: &SourceBooks, dialect: &Dialect, entries: &[Entry]) {
+        for file in &books.files {
+            let name = file.path.display().to_string();
+            let wanted: BTreeSet<u64> = entries
+                .iter()
+                .filter(|e| e.source == books.name && e.file == name)
+                .map(|e| e.line)
+                .collect();
+            if let Some(rows) = crate::ingest::raw_lines(file, dialect, &wanted) {
+                self.files.insert((books.name.clone(), name), rows);
+            }
+        }
+    }
+}
+
+/// A finished quarantine's columns as text, read once.
+struct Columns([StringChunked; 8]);
+
+impl Columns {
+    fn read(quarantine: &DataFrame) -> Result<Columns> {
+        let context = || "reading the quarantine back".to_string();
+        let text = |c: &str| -> Result<StringChunked> {
+            let col = quarantine.column(c).at(context)?;
+            Ok(col
+                .cast(&DataType::String)
+                .at(context)?
+                .str()
+                .at(context)?
+                .clone())
+        };
+        let names = [
+            "source",
+            "file",
+            "line",
+            "column",
+            "raw_value",
+            "rule",
+            "message",
+            "cell",
+        ];
+        let mut cols = Vec::with_capacity(names.len());
+        for name in names {
+            cols.push(text(name)?);
+        }
+        Ok(Columns(cols.try_into().expect("eight columns")))
+    }
+
+    fn get(&self, k: usize, i: usize) -> &str {
+        self.0[k].get(i).unwrap_or("")
+    }
+
+    fn entry(&self, i: usize) -> Entry {
+        Entry {
+            source: self.get(0, i).into(),
+            file: self.get(1, i).into(),
+            line: self.get(2, i).parse().unwrap_or(0),
+            column: self.get(3, i).into(),
+            raw_value: self.0[4].get(i).map(str::to_string),
+            rule: self.get(5, i).into(),
+            message: self.get(6, i).into(),
+            cell: self.get(7, i).into(),
+        }
+    }
+}
+
+/// Every entry of a finished quarantine, in its order.
+pub fn entries(quarantine: &DataFrame) -> Result<Vec<Entry>> {
+    let cols = Columns::read(quarantine)?;
+    Ok((0..quarantine.height()).map(|i| cols.entry(i)).collect())
+}
+
 /// The entries a report shows: for each source and rule, every entry of the first
 /// [`EXAMPLES`] lines that break it (so a row's other failing cells are shown too).
 pub fn examples(quarantine: &DataFrame) -> Result<Vec<Entry>> {
-    let context = || "reading the quarantine for the report".to_string();
-    let text = |c: &str| -> Result<StringChunked> {
-        Ok(quarantine
-            .column(c)
-            .at(context)?
-            .cast(&DataType::String)
-            .at(context)?
-            .str()
-            .at(context)?
-            .clone())
-    };
-    let (source, file, line, column, raw, rule, message, cell) = (
-        text("source")?,
-        text("file")?,
-        text("line")?,
-        text("column")?,
-        text("raw_value")?,
-        text("rule")?,
-        text("message")?,
-        text("cell")?,
-    );
-    let entry = |i: usize| Entry {
-        source: source.get(i).unwrap_or("").into(),
-        file: file.get(i).unwrap_or("").into(),
-        line: line.get(i).and_then(|l| l.parse().ok()).unwrap_or(0),
-        column: column.get(i).unwrap_or("").into(),
-        raw_value: raw.get(i).map(str::to_string),
-        rule: rule.get(i).unwrap_or("").into(),
-        message: message.get(i).unwrap_or("").into(),
-        cell: cell.get(i).unwrap_or("").into(),
-    };
+    let cols = Columns::read(quarantine)?;
+    let (source, file, line, rule) = (&cols.0[0], &cols.0[1], &cols.0[2], &cols.0[5]);
+    let entry = |i: usize| cols.entry(i);
     // The lines each (source, rule) shows, in quarantine order, borrowed from the columns: a
     // quarantine may hold millions of entries and only a few are shown.
     let mut lines: HashMap<(&str, &str), Vec<(&str, &str)>> = HashMap::new();

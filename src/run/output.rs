@@ -2,7 +2,6 @@
 //! the quarantine), the data packages, the manifest and the report, each staged and moved into
 //! place.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -92,19 +91,8 @@ pub fn write_feedback(
 fn raw_rows(plan: &Plan, manifest: &Manifest, entries: &[feedback::Entry]) -> feedback::RawRows {
     let mut out = feedback::RawRows::default();
     for books in &manifest.sources {
-        let Some(source) = plan.source(&books.name) else {
-            continue;
-        };
-        for file in &books.files {
-            let name = file.path.display().to_string();
-            let wanted: BTreeSet<u64> = entries
-                .iter()
-                .filter(|e| e.source == books.name && e.file == name)
-                .map(|e| e.line)
-                .collect();
-            if let Some(rows) = crate::ingest::raw_lines(file, &source.dialect, &wanted) {
-                out.files.insert((books.name.clone(), name), rows);
-            }
+        if let Some(source) = plan.source(&books.name) {
+            out.add_source(books, &source.dialect, entries);
         }
     }
     out

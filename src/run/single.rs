@@ -8,7 +8,7 @@ use polars::prelude::*;
 use super::pass::{self, PassContext, Timings};
 use super::{output, RunOptions};
 use crate::books::{FileCheck, SourceBooks};
-use crate::error::{write_error, EngineContext, Result};
+use crate::error::{write_error, Result};
 use crate::ingest;
 use crate::lang::{Catalogue, Lang};
 use crate::publish::store::{self, Store, Wait};
@@ -102,17 +102,7 @@ fn feedback_page(
 ) -> Result<String> {
     let entries = feedback::examples(frame)?;
     let mut raw = feedback::RawRows::default();
-    for info in &books.files {
-        let name = info.path.display().to_string();
-        let wanted = entries
-            .iter()
-            .filter(|e| e.file == name)
-            .map(|e| e.line)
-            .collect();
-        if let Some(rows) = crate::ingest::raw_lines(info, &source.dialect, &wanted) {
-            raw.files.insert((books.name.clone(), name), rows);
-        }
-    }
+    raw.add_source(books, &source.dialect, &entries);
     let name = file.file_name().map_or(file.display().to_string(), |n| {
         n.to_string_lossy().into_owned()
     });
@@ -131,42 +121,21 @@ fn feedback_page(
 
 /// Every rejection as the JSON report lists it: line, column, raw value, rule, message.
 fn errors(q: &DataFrame) -> Result<Vec<serde_json::Value>> {
-    let context = || "listing rejections".to_string();
-    let text = |c: &str| -> Result<Vec<String>> {
-        let col = q
-            .column(c)
-            .at(context)?
-            .cast(&DataType::String)
-            .at(context)?;
-        Ok(col
-            .str()
-            .at(context)?
-            .iter()
-            .map(|v| v.unwrap_or("").to_string())
-            .collect())
-    };
-    let (lines, columns, raws, rules, messages, cells) = (
-        text("line")?,
-        text("column")?,
-        text("raw_value")?,
-        text("rule")?,
-        text("message")?,
-        text("cell")?,
-    );
-    Ok((0..q.height())
-        .map(|i| {
-            let mut e = serde_json::json!({
-                "line": lines[i].parse::<u64>().unwrap_or(0),
-                "column": columns[i],
-                "raw_value": raws[i],
-                "rule": rules[i],
-                "message": messages[i],
+    Ok(feedback::entries(q)?
+        .into_iter()
+        .map(|e| {
+            let mut json = serde_json::json!({
+                "line": e.line,
+                "column": e.column,
+                "raw_value": e.raw_value.unwrap_or_default(),
+                "rule": e.rule,
+                "message": e.message,
             });
             // a spreadsheet's cell, as Excel names it
-            if !cells[i].is_empty() {
-                e["cell"] = cells[i].clone().into();
+            if !e.cell.is_empty() {
+                json["cell"] = e.cell.into();
             }
-            e
+            json
         })
         .collect())
 }
