@@ -6,6 +6,7 @@
 use tracing::info;
 
 use super::attack::{self, Interval, Requirement};
+use super::certify::Certifier;
 use super::system::{Hierarchies, Member, System};
 use super::{cell_name, primary, Layout, Protection, Rule, Suppression};
 use crate::error::{Error, Result};
@@ -101,7 +102,22 @@ pub fn protect_system(
         message: e.0,
     };
     let before = hidden.clone();
-    let done = attack::protect(&sys, &mut hidden, &needs, floor).map_err(failure)?;
+    let certifier = Certifier::new(
+        &sys,
+        parts
+            .iter()
+            .map(|p| (!p.rules.is_empty()).then_some(&p.layout.cube))
+            .collect(),
+        parts
+            .iter()
+            .map(|p| {
+                results[p.index]
+                    .as_ref()
+                    .map_or(&[][..], |s| s.certificates.as_slice())
+            })
+            .collect(),
+    );
+    let done = attack::protect(&sys, &mut hidden, &needs, floor, &certifier).map_err(failure)?;
     let added: Vec<usize> = (0..hidden.len())
         .filter(|c| hidden[*c] && !before[*c])
         .collect();

@@ -299,6 +299,86 @@ pub fn suppress(cube: &Cube, needs: &[Option<Protection>], status: Vec<Status>) 
     }
 }
 
+/// Up to `limit` hypercubes around `p` whose corners are all hidden under `status`, whatever
+/// their values: directions the audit's proofs combine (see [`super::certify`]). Positions with
+/// the largest values come first, as they let `p` move furthest.
+pub fn hidden_hypercubes(
+    cube: &Cube,
+    status: &[Status],
+    p: usize,
+    limit: usize,
+) -> Vec<Certificate> {
+    let dims = cube.totalled();
+    let pc = cube.coords(p);
+    let per_dim = (SEARCH_BUDGET.powf(1.0 / dims.len().max(1) as f64) as usize).max(2);
+    let mut candidates: Vec<Vec<usize>> = Vec::with_capacity(dims.len());
+    for &d in dims {
+        let mut c: Vec<usize> = (0..cube.sizes[d])
+            .filter(|&j| j != pc[d] && status[cube.moved(p, d, pc[d], j)].hidden())
+            .collect();
+        c.sort_by(|&a, &b| {
+            let (qa, qb) = (cube.moved(p, d, pc[d], a), cube.moved(p, d, pc[d], b));
+            cube.value(qb).total_cmp(&cube.value(qa)).then(a.cmp(&b))
+        });
+        c.truncate(per_dim);
+        if c.is_empty() {
+            return Vec::new();
+        }
+        candidates.push(c);
+    }
+    let m = dims.len();
+    let mut pick = vec![0usize; m];
+    let mut out = Vec::new();
+    'next: loop {
+        if out.len() == limit {
+            return out;
+        }
+        let mut corners = Vec::with_capacity((1 << m) - 1);
+        for mask in 1u32..(1 << m) {
+            let mut c = p;
+            let mut sign: i8 = 1;
+            for (b, &d) in dims.iter().enumerate() {
+                if mask & (1 << b) != 0 {
+                    let a = candidates[b][pick[b]];
+                    c = cube.moved(c, d, pc[d], a);
+                    if !cube.is_total(d, pc[d]) && !cube.is_total(d, a) {
+                        sign = -sign;
+                    }
+                }
+            }
+            if !status[c].hidden() {
+                corners.clear();
+                break;
+            }
+            corners.push((c, sign));
+        }
+        if corners.len() + 1 == 1 << m {
+            out.push(Certificate { cell: p, corners });
+        }
+        // Next combination (mixed radix).
+        for b in 0..m {
+            pick[b] += 1;
+            if pick[b] < candidates[b].len() {
+                continue 'next;
+            }
+            pick[b] = 0;
+        }
+        return out;
+    }
+}
+
+/// The hypercube protecting `p` by `need` that hides the fewest new cells under `status` among
+/// those searched, else the one through the margins: the table-by-table suppression's choice,
+/// for the repairs of [`super::certify`].
+pub fn hypercube_for(
+    cube: &Cube,
+    status: &[Status],
+    p: usize,
+    need: Protection,
+) -> Option<Certificate> {
+    best_hypercube(cube, status, p, need, false).or_else(|| margins_hypercube(cube, p, need))
+}
+
 /// Can corner `c`, moving with `sign` relative to the protected cell, absorb the movement `need`
 /// asks for? A corner moving the opposite way must be able to go down by `upper`; one moving
 /// the same way must be able to go down by `lower` (clipped to the protected cell's value).

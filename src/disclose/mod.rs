@@ -7,6 +7,7 @@
 
 mod across;
 mod attack;
+mod certify;
 mod cube;
 mod lp;
 mod presolve;
