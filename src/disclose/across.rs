@@ -122,6 +122,10 @@ pub fn protect_system(
         .filter(|c| hidden[*c] && !before[*c])
         .collect();
     hide(parts, &sys, &added, results);
+    let released: Vec<usize> = (0..hidden.len())
+        .filter(|c| !hidden[*c] && before[*c])
+        .collect();
+    publish(parts, &sys, &released, results);
     let (audit, programs, repaired) = (done.audit, done.programs, done.repairs);
     let books = SystemBooks {
         tables: names.clone(),
@@ -167,6 +171,20 @@ fn hide(parts: &[Part], sys: &System, added: &[usize], results: &mut [Option<Sup
         for (i, c) in sys.places[m].iter().enumerate() {
             if added.binary_search(c).is_ok() && !s.status[i].hidden() {
                 s.status[i] = super::Status::Secondary;
+            }
+        }
+    }
+}
+
+/// Publish the system cells `released` in every table that hid them to protect another.
+fn publish(parts: &[Part], sys: &System, released: &[usize], results: &mut [Option<Suppression>]) {
+    for (m, p) in parts.iter().enumerate() {
+        let Some(s) = results[p.index].as_mut() else {
+            continue;
+        };
+        for (i, c) in sys.places[m].iter().enumerate() {
+            if released.binary_search(c).is_ok() && s.status[i] == super::Status::Secondary {
+                s.status[i] = super::Status::Published;
             }
         }
     }

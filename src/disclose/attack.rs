@@ -110,6 +110,13 @@ pub fn protect(
         known.clone_from(&audit.intervals);
         programs += audit.programs;
         if audit.failing.is_empty() || repairs == MAX_REPAIRS {
+            if audit.failing.is_empty() {
+                let released = release_determined(sys, &incidence, hidden, needs);
+                tracing::debug!(
+                    released,
+                    "hidden cells an attacker works out exactly, published"
+                );
+            }
             return Ok(Protected {
                 audit,
                 programs,
@@ -812,6 +819,50 @@ fn groups(sys: &System, incidence: &[Vec<usize>], hidden: &[bool]) -> Vec<Vec<us
     out
 }
 
+/// Publish the hidden cells that protect nothing: those without a requirement that the
+/// published cells give away exactly (an equation with one hidden cell left gives it, and each
+/// cell found that way counts as published for the next). Every point of the attacker's system
+/// has them at their true values already, so publishing them changes no bound; hiding them only
+/// lost information. Returns how many were published.
+fn release_determined(
+    sys: &System,
+    incidence: &[Vec<usize>],
+    hidden: &mut [bool],
+    needs: &[Option<Requirement>],
+) -> usize {
+    let mut known: Vec<bool> = hidden.iter().map(|h| !h).collect();
+    let mut unknown: Vec<usize> = sys
+        .equations
+        .iter()
+        .map(|e| e.cells().filter(|x| !known[*x]).count())
+        .collect();
+    let mut queue: Vec<usize> = (0..sys.equations.len())
+        .filter(|e| unknown[*e] == 1)
+        .collect();
+    let mut released = 0;
+    while let Some(e) = queue.pop() {
+        if unknown[e] != 1 {
+            continue;
+        }
+        let Some(x) = sys.equations[e].cells().find(|x| !known[*x]) else {
+            continue;
+        };
+        known[x] = true;
+        for f in &incidence[x] {
+            unknown[*f] -= 1;
+            if unknown[*f] == 1 {
+                queue.push(*f);
+            }
+        }
+        // A sensitive cell given away is the audit's failure, not something to publish.
+        if needs[x].is_none() {
+            hidden[x] = false;
+            released += 1;
+        }
+    }
+    released
+}
+
 /// For each cell, the equations it appears in.
 fn incidence(sys: &System) -> Vec<Vec<usize>> {
     let mut out = vec![Vec::new(); sys.cells.len()];
@@ -959,6 +1010,46 @@ mod tests {
                 proptest::collection::vec(0usize..2, cols),
             )
         })
+    }
+
+    #[test]
+    fn hidden_cells_the_published_ones_give_away_are_published_again() {
+        let values = [10, 4, 6, 7, 2, 5, 9, 4, 5, 1, 3, 8, 3, 5];
+        let cells = values
+            .iter()
+            .map(|v| Cell {
+                value: f64::from(*v),
+                hideable: true,
+            })
+            .collect();
+        let eq = |total: usize, parts: &[usize]| Equation {
+            total,
+            parts: parts.to_vec(),
+        };
+        let sys = System {
+            cells,
+            equations: vec![
+                eq(0, &[1, 2]),    // 1 alone hidden: given away
+                eq(3, &[4, 5]),    // 4 alone hidden, but sensitive: stays hidden
+                eq(6, &[7, 8]),    // 7 and 8 hidden: 8 follows once 7 is known
+                eq(7, &[9, 10]),   // 7 alone hidden here
+                eq(11, &[12, 13]), // 12 and 13 hidden, nothing gives them: stay hidden
+            ],
+            places: Vec::new(),
+        };
+        let incidence = incidence(&sys);
+        let mut hidden = vec![false; sys.cells.len()];
+        for c in [1, 4, 7, 8, 12, 13] {
+            hidden[c] = true;
+        }
+        let mut needs = vec![None; sys.cells.len()];
+        needs[4] = Some(Requirement {
+            low: 1.0,
+            high: 5.0,
+        });
+        assert_eq!(release_determined(&sys, &incidence, &mut hidden, &needs), 3);
+        let still: Vec<usize> = (0..hidden.len()).filter(|c| hidden[*c]).collect();
+        assert_eq!(still, vec![4, 12, 13]);
     }
 
     proptest! {

@@ -238,8 +238,10 @@ impl<'a> Certifier<'a> {
         (added, left)
     }
 
-    /// Record what `cubes` prove of their cells; returns how many carried into the system with
-    /// every cell they move hidden.
+    /// Record in `out` what the hypercubes prove of their cells, on both sides: the true values
+    /// moved along one hypercube after another, each as far as every cell stays at or above
+    /// `floor`, until the cell reaches its requirement (a sum of directions of the system is one).
+    /// Returns how many hypercubes carried into a direction of the whole system.
     fn record(
         &self,
         incidence: &[Vec<usize>],
@@ -249,57 +251,31 @@ impl<'a> Certifier<'a> {
         cubes: &[Hypercube],
         out: &mut Audit,
     ) -> usize {
-        prove(
-            self.sys,
-            incidence,
-            &self.owner,
-            hidden,
-            needs,
-            floor,
-            cubes,
-            out,
-        )
+        let sys = self.sys;
+        let mut by_cell: BTreeMap<usize, Vec<&Hypercube>> = BTreeMap::new();
+        for h in cubes {
+            by_cell.entry(h.cell).or_default().push(h);
+        }
+        let mut lifted = 0;
+        for (c, hs) in by_cell {
+            let Some(need) = needs[c] else { continue };
+            let directions: Vec<HashMap<usize, f64>> = hs
+                .iter()
+                .filter_map(|h| lift(sys, incidence, &self.owner[h.table], h))
+                .filter(|d| d.keys().all(|x| hidden[*x]))
+                .collect();
+            lifted += directions.len();
+            let v = sys.cells[c].value;
+            let up = combine(sys, &directions, 1.0, need.high - v, floor);
+            let down = combine(sys, &directions, -1.0, v - need.low, floor);
+            let slot = out.intervals[c]
+                .as_mut()
+                .expect("every need has an interval");
+            slot.high = slot.high.max(v + up);
+            slot.low = slot.low.min(v - down);
+        }
+        lifted
     }
-}
-
-/// Record in `out` what the hypercubes prove of their cells, on both sides: the true values
-/// moved along one hypercube after another, each as far as every cell stays at or above
-/// `floor`, until the cell reaches its requirement (a sum of directions of the system is one).
-/// Returns how many hypercubes carried into a direction of the whole system.
-#[allow(clippy::too_many_arguments)]
-fn prove(
-    sys: &System,
-    incidence: &[Vec<usize>],
-    owner: &[Vec<bool>],
-    hidden: &[bool],
-    needs: &[Option<Requirement>],
-    floor: f64,
-    cubes: &[Hypercube],
-    out: &mut Audit,
-) -> usize {
-    let mut by_cell: BTreeMap<usize, Vec<&Hypercube>> = BTreeMap::new();
-    for h in cubes {
-        by_cell.entry(h.cell).or_default().push(h);
-    }
-    let mut lifted = 0;
-    for (c, hs) in by_cell {
-        let Some(need) = needs[c] else { continue };
-        let directions: Vec<HashMap<usize, f64>> = hs
-            .iter()
-            .filter_map(|h| lift(sys, incidence, &owner[h.table], h))
-            .filter(|d| d.keys().all(|x| hidden[*x]))
-            .collect();
-        lifted += directions.len();
-        let v = sys.cells[c].value;
-        let up = combine(sys, &directions, 1.0, need.high - v, floor);
-        let down = combine(sys, &directions, -1.0, v - need.low, floor);
-        let slot = out.intervals[c]
-            .as_mut()
-            .expect("every need has an interval");
-        slot.high = slot.high.max(v + up);
-        slot.low = slot.low.min(v - down);
-    }
-    lifted
 }
 
 /// How far the cell the `directions` move by +1 gets along `sign` towards `goal`: each

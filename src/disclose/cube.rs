@@ -229,6 +229,31 @@ impl Cube {
     fn totalled(&self) -> &[usize] {
         &self.totalled
     }
+
+    /// The corner of a hypercube through `p` (at coordinates `pc`) reached by moving, for each
+    /// bit `b` set in `mask`, the `b`-th totalled dimension to position `to(b)`; and its sign
+    /// relative to `p`, flipped by every move between two categories (a move to or from a total
+    /// keeps it, since the total moves with its parts).
+    fn corner(
+        &self,
+        p: usize,
+        pc: &[usize],
+        mask: u32,
+        to: impl Fn(usize) -> usize,
+    ) -> (usize, i8) {
+        let mut c = p;
+        let mut sign: i8 = 1;
+        for (b, &d) in self.totalled.iter().enumerate() {
+            if mask & (1 << b) != 0 {
+                let a = to(b);
+                c = self.moved(c, d, pc[d], a);
+                if !self.is_total(d, pc[d]) && !self.is_total(d, a) {
+                    sign = -sign;
+                }
+            }
+        }
+        (c, sign)
+    }
 }
 
 /// Protection needed by each cell under `rules` (the strictest rule wins).
@@ -335,17 +360,7 @@ pub fn hidden_hypercubes(
         }
         let mut corners = Vec::with_capacity((1 << m) - 1);
         for mask in 1u32..(1 << m) {
-            let mut c = p;
-            let mut sign: i8 = 1;
-            for (b, &d) in dims.iter().enumerate() {
-                if mask & (1 << b) != 0 {
-                    let a = candidates[b][pick[b]];
-                    c = cube.moved(c, d, pc[d], a);
-                    if !cube.is_total(d, pc[d]) && !cube.is_total(d, a) {
-                        sign = -sign;
-                    }
-                }
-            }
+            let (c, sign) = cube.corner(p, &pc, mask, |b| candidates[b][pick[b]]);
             if !status[c].hidden() {
                 corners.clear();
                 break;
@@ -454,17 +469,7 @@ fn best_hypercube(
         let mut cost = 0.0;
         let mut ok = true;
         for mask in 1u32..(1 << m) {
-            let mut c = p;
-            let mut sign: i8 = 1;
-            for (b, &d) in dims.iter().enumerate() {
-                if mask & (1 << b) != 0 {
-                    let a = candidates[b][pick[b]];
-                    c = cube.moved(c, d, pc[d], a);
-                    if !cube.is_total(d, pc[d]) && !cube.is_total(d, a) {
-                        sign = -sign;
-                    }
-                }
-            }
+            let (c, sign) = cube.corner(p, &pc, mask, |b| candidates[b][pick[b]]);
             if !corner_ok(cube, c, sign, need, target) || (hidden_only && !status[c].hidden()) {
                 ok = false;
                 break;
@@ -549,12 +554,7 @@ fn margins_hypercube(cube: &Cube, p: usize, need: Protection) -> Option<Certific
     let target = cube.value(p);
     let mut corners = Vec::new();
     for mask in 1u32..(1 << dims.len()) {
-        let mut c = p;
-        for (b, &d) in dims.iter().enumerate() {
-            if mask & (1 << b) != 0 {
-                c = cube.moved(c, d, pc[d], other[b]);
-            }
-        }
+        let (c, _) = cube.corner(p, &pc, mask, |b| other[b]);
         if !corner_ok(cube, c, 1, need, target) {
             return None;
         }
@@ -663,16 +663,7 @@ fn proves(cube: &Cube, p: usize, cert: &Certificate) -> bool {
     };
     let mut expected: Vec<(usize, i8)> = Vec::new();
     for mask in 1u32..(1 << dims.len()) {
-        let mut c = p;
-        let mut sign: i8 = 1;
-        for (b, &d) in dims.iter().enumerate() {
-            if mask & (1 << b) != 0 {
-                c = cube.moved(c, d, pc[d], other[b]);
-                if !cube.is_total(d, pc[d]) && !cube.is_total(d, other[b]) {
-                    sign = -sign;
-                }
-            }
-        }
+        let (c, sign) = cube.corner(p, &pc, mask, |b| other[b]);
         expected.push((c, sign));
     }
     let mut got = cert.corners.clone();
