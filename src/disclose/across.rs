@@ -118,14 +118,7 @@ pub fn protect_system(
             .collect(),
     );
     let done = attack::protect(&sys, &mut hidden, &needs, floor, &certifier).map_err(failure)?;
-    let added: Vec<usize> = (0..hidden.len())
-        .filter(|c| hidden[*c] && !before[*c])
-        .collect();
-    hide(parts, &sys, &added, results);
-    let released: Vec<usize> = (0..hidden.len())
-        .filter(|c| !hidden[*c] && before[*c])
-        .collect();
-    publish(parts, &sys, &released, results);
+    carry_back(parts, &sys, &before, &hidden, results);
     let (audit, programs, repaired) = (done.audit, done.programs, done.repairs);
     let books = SystemBooks {
         tables: names.clone(),
@@ -162,29 +155,27 @@ pub fn protect_system(
     Ok((books, rows))
 }
 
-/// Mark the system cells `added` hidden in every table that shows them.
-fn hide(parts: &[Part], sys: &System, added: &[usize], results: &mut [Option<Suppression>]) {
+/// Carry what the system's protection changed back into every table that shows the cells:
+/// cells it hid become secondary suppressions, and secondary suppressions of cells it published
+/// again (they protect nothing) are published.
+fn carry_back(
+    parts: &[Part],
+    sys: &System,
+    before: &[bool],
+    hidden: &[bool],
+    results: &mut [Option<Suppression>],
+) {
+    use super::Status::{Published, Secondary};
     for (m, p) in parts.iter().enumerate() {
         let Some(s) = results[p.index].as_mut() else {
             continue;
         };
         for (i, c) in sys.places[m].iter().enumerate() {
-            if added.binary_search(c).is_ok() && !s.status[i].hidden() {
-                s.status[i] = super::Status::Secondary;
-            }
-        }
-    }
-}
-
-/// Publish the system cells `released` in every table that hid them to protect another.
-fn publish(parts: &[Part], sys: &System, released: &[usize], results: &mut [Option<Suppression>]) {
-    for (m, p) in parts.iter().enumerate() {
-        let Some(s) = results[p.index].as_mut() else {
-            continue;
-        };
-        for (i, c) in sys.places[m].iter().enumerate() {
-            if released.binary_search(c).is_ok() && s.status[i] == super::Status::Secondary {
-                s.status[i] = super::Status::Published;
+            let status = &mut s.status[i];
+            match (before[*c], hidden[*c]) {
+                (false, true) if !status.hidden() => *status = Secondary,
+                (true, false) if *status == Secondary => *status = Published,
+                _ => {}
             }
         }
     }

@@ -768,7 +768,7 @@ fn record(cells: &[usize], point: &[f64], needs: &[Option<Requirement>], out: &m
 }
 
 /// Whether no point has met the requirement of cell `c` on one side or the other yet.
-fn is_short(c: usize, needs: &[Option<Requirement>], out: &Audit) -> bool {
+pub(super) fn is_short(c: usize, needs: &[Option<Requirement>], out: &Audit) -> bool {
     needs[c].is_some_and(|need| {
         let got = out.intervals[c].expect("every need has an interval");
         !passes(&need, &got)

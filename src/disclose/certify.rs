@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::attack::{passes, Audit, Interval, Requirement, Side};
+use super::attack::{is_short, passes, Audit, Interval, Requirement, Side};
 use super::cube::{hidden_hypercubes, hypercube_for, Certificate, Cube, Protection, Status};
 use super::system::System;
 
@@ -137,14 +137,7 @@ impl<'a> Certifier<'a> {
         let still: Vec<usize> = short
             .iter()
             .copied()
-            .filter(|c| {
-                needs[*c].is_some_and(|need| {
-                    !passes(
-                        &need,
-                        &out.intervals[*c].expect("every need has an interval"),
-                    )
-                })
-            })
+            .filter(|c| is_short(*c, needs, out))
             .collect();
         if still.is_empty() {
             return lifted;
@@ -187,11 +180,13 @@ impl<'a> Certifier<'a> {
                 left.push((c, side));
                 continue;
             };
-            if !hidden[c] || passes(&need, &got) {
-                // Published cells are the solver's; a cell proved by an earlier repair is done.
-                if !hidden[c] {
-                    left.push((c, side));
-                }
+            if !hidden[c] {
+                // A published sensitive cell is the solver's repair to make.
+                left.push((c, side));
+                continue;
+            }
+            if passes(&need, &got) {
+                // Proved by a repair earlier in this round.
                 continue;
             }
             let v = sys.cells[c].value;
