@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.path.expanduser("~/.cache/marsad")
@@ -84,9 +85,11 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="limit both engines to N threads (0: all cores)")
     p.add_argument("--pipeline", default=os.path.join(ROOT, "benches", "permits_bench.toml"),
-                   help="marsad's side (permits_bench_open.toml: the same job without disclosure control)")
+                   help="marsad's side (permits_bench_open.toml: the same job without disclosure control; "
+                        "permits_bench_lean.toml: the lean job, with --sql permits_duckdb_lean.sql)")
     p.add_argument("--sql", default=os.path.join(ROOT, "benches", "permits_duckdb.sql"),
-                   help="DuckDB's side (permits_duckdb_plain.sql: the first, plainer script)")
+                   help="DuckDB's side (permits_duckdb_plain.sql: the first, plainer script; "
+                        "permits_duckdb_lean.sql: the lean job)")
     args = p.parse_args()
 
     python = venv_python()
@@ -144,11 +147,13 @@ print(n, diff, small, leaks)
     m_wall = statistics.median(r[0] for r in m_runs)
     d_wall = statistics.median(r[0] for r in d_runs)
     print(f"\nrows {args.rows:,} ({size / 1e6:.0f} MB), threads {args.threads or os.cpu_count()}, runs {args.runs}")
-    print(f"marsad: median {m_wall:.2f} s, peak RSS {max(r[1] for r in m_runs):.0f} MiB")
-    print(f"duckdb: median {d_wall:.2f} s, peak RSS {max(r[1] for r in d_runs):.0f} MiB")
+    spread = lambda runs: ", ".join(f"{r[0]:.2f}" for r in runs)
+    print(f"marsad: median {m_wall:.2f} s ({spread(m_runs)}), peak RSS {max(r[1] for r in m_runs):.0f} MiB")
+    print(f"duckdb: median {d_wall:.2f} s ({spread(d_runs)}), peak RSS {max(r[1] for r in d_runs):.0f} MiB")
     print(f"ratio marsad/duckdb: {m_wall / d_wall:.2f}")
     print(f"tables equal cell for cell: {'yes' if differ == 0 else 'NO'} ({cells:,} cells, {differ} differ)")
-    protected = "open" not in os.path.basename(args.pipeline)
+    with open(args.pipeline, "rb") as f:
+        protected = tomllib.load(f).get("disclosure", {}).get("method") != "none"
     if protected:
         print(f"cells with 1 to 4 permits hidden in the published table: {'yes' if leaks == 0 else 'NO'} "
               f"({small:,} cells, {leaks} published)")
