@@ -36,23 +36,22 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// Tune glibc's allocator for windows of tens of megabytes.
+/// Tune glibc's allocator for windows of tens of megabytes: one arena, and large blocks taken
+/// from it and kept after they are freed.
 ///
-/// Two arenas: by default every thread that allocates gets its own arena and keeps what it
-/// frees there for later; that kept memory added about 100 MiB to the peak of the
-/// 10-million-row bench (`benches/scaling.py`), at no measurable gain in speed.
-///
-/// Large blocks from the heap, kept after they are freed: glibc hands a block above 32 MiB
-/// straight from `mmap` and unmaps it when freed, so every window's buffers were fresh pages
-/// the kernel had to fault in and zero (a second of system time on 10M rows, `perf`). With
-/// the threshold raised the next window reuses the same memory. Open bench job, 10M rows,
-/// four runs each, interleaved: 7.18-7.77 s -> 6.86-7.51 s (system time 1.9-2.4 s -> 1.1-2.0 s),
-/// peak 730-795 -> 730-840 MB.
-pub fn limit_allocator_arenas() {
+/// glibc hands a block above 32 MiB straight from `mmap` and unmaps it when freed, so every
+/// window's buffers were fresh pages the kernel had to fault in and zero (a second of system
+/// time on 10M rows, `perf`). With the threshold raised the next window reuses the same memory.
+/// One arena: with one per thread (the default) memory kept for later added about 100 MiB to
+/// the peak, and with two the reused blocks scattered over both and the peak of the 10M-row
+/// open job varied from 720 to 1,050 MB. Measured on that job, three to five runs each: two
+/// arenas, blocks from `mmap`: 7.06-7.59 s, system time 2.1-2.4 s, peak 720-780 MB; one arena,
+/// blocks kept: 6.41-6.78 s, system time 0.85 s, peak 744-827 MB.
+pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes a setting of the allocator, before any thread is started.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }

@@ -6,7 +6,7 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    marsad::limit_allocator_arenas();
+    marsad::tune_allocator();
     match cli::main() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
