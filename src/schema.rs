@@ -324,8 +324,17 @@ pub fn bound_value(field: &Field, value: &Value) -> std::result::Result<Bound, S
             let s = value
                 .as_str()
                 .ok_or("a date bound must be a string YYYY-MM-DD")?;
-            let date = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map_err(|_| format!("`{s}` is not a date YYYY-MM-DD"))?;
+            // ISO 8601, or the field's own format, as frictionless-py reads a bound
+            let own = field
+                .format
+                .as_deref()
+                .filter(|f| !matches!(*f, "default" | "any"));
+            let date = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                .or_else(|e| own.map_or(Err(e), |f| chrono::NaiveDate::parse_from_str(s.trim(), f)))
+                .map_err(|_| match own {
+                    Some(f) => format!("`{s}` is not a date YYYY-MM-DD or {f}"),
+                    None => format!("`{s}` is not a date YYYY-MM-DD"),
+                })?;
             let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
             Ok(Bound::Date((date - epoch).num_days() as i32))
         }
@@ -386,6 +395,26 @@ mod tests {
             bound_value(d, d.constraints.minimum.as_ref().unwrap()),
             Ok(Bound::Date(18262))
         );
+    }
+
+    #[test]
+    fn date_bounds_read_in_iso_or_in_the_fields_own_format() {
+        // frictionless-py reads a date bound with the field's format: a schema written for it
+        // says "01/01/2000" where marsad's own schemas say "2000-01-01"; both are the same day.
+        let s = parse(
+            r#"{"fields": [{"name": "d", "type": "date", "format": "%d/%m/%Y",
+                 "constraints": {"minimum": "01/01/2000", "maximum": "2030-12-31"}}]}"#,
+        )
+        .unwrap();
+        let d = s.field("d").unwrap();
+        assert_eq!(d.bounds.minimum, Some(Bound::Date(10957)));
+        assert_eq!(d.bounds.maximum, Some(Bound::Date(22279)));
+        let e = parse(
+            r#"{"fields": [{"name": "d", "type": "date", "format": "%d/%m/%Y",
+                 "constraints": {"minimum": "2000/01/01"}}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("YYYY-MM-DD or %d/%m/%Y"), "{e}");
     }
 
     #[test]
