@@ -35,12 +35,24 @@ from compare_duckdb import build_marsad, register, timed  # noqa: E402
 
 # frictionless-py's side, run in the venv: every error (no limit), one JSON object per line.
 FRICTIONLESS_JOB = r'''
-import json, sys
-from frictionless import Resource, Schema, formats
-schema = Schema.from_descriptor(sys.argv[2])
-resource = Resource(sys.argv[1], schema=schema, encoding="cp1252",
-                    control=formats.CsvControl(delimiter=";"))
-report = resource.validate(limit_errors=10**9)
+import datetime, json, sys
+from frictionless import Resource, Schema, formats, system
+# frictionless-py reads a date bound with the field's own format (01/01/2000), where the
+# schema writes it in ISO 8601 (marsad reads both): the bounds are rewritten for it.
+descriptor = json.load(open(sys.argv[2]))
+for field in descriptor["fields"]:
+    fmt = field.get("format", "default")
+    if field.get("type") == "date" and fmt not in ("default", "any"):
+        for bound in ("minimum", "maximum"):
+            if bound in field.get("constraints", {}):
+                day = datetime.datetime.strptime(field["constraints"][bound], "%Y-%m-%d")
+                field["constraints"][bound] = day.strftime(fmt)
+# trusted: the register's path is absolute, which frictionless-py refuses by default
+with system.use_context(trusted=True):
+    schema = Schema.from_descriptor(descriptor)
+    resource = Resource(sys.argv[1], schema=schema, encoding="cp1252",
+                        control=formats.CsvControl(delimiter=";"))
+    report = resource.validate(limit_errors=10**9)
 with open(sys.argv[3], "w") as out:
     for task in report.tasks:
         for e in task.errors:
