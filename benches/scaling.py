@@ -75,7 +75,8 @@ def main():
     for rows in args.rows:
         data = register(rows, args.seed)
         for threads in args.threads:
-            env = dict(os.environ, POLARS_MAX_THREADS=str(threads), RAYON_NUM_THREADS=str(threads))
+            env = dict(os.environ, POLARS_MAX_THREADS=str(threads), RAYON_NUM_THREADS=str(threads),
+                       RUST_LOG=os.environ.get("RUST_LOG", "error"))
             pin = ["taskset", "-c", f"0-{threads - 1}"] if args.pin else []
             m_runs, d_runs = [], []
             for _ in range(args.runs):
