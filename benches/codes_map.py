@@ -27,7 +27,7 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
 
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/marsad/target"))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     env = dict(os.environ, CARGO_TARGET_DIR=target)
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, env=env, check=True)
     binary = os.path.join(target, "release", "marsad")

@@ -50,8 +50,9 @@ def timed(cmd, env):
 
 
 def build_marsad():
-    """Build marsad in release mode; the path of the binary."""
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(CACHE, "target"))
+    """Build marsad in release mode; the path of the binary. The build goes where cargo puts it
+    (CARGO_TARGET_DIR, else the clone's target/), so that an existing build is reused."""
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     env = dict(os.environ, CARGO_TARGET_DIR=target)
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, env=env, check=True)
     return os.path.join(target, "release", "marsad")
