@@ -730,3 +730,52 @@ fn line_numbers_hold_across_chunk_boundaries() {
         }
     }
 }
+
+/// The bench jobs (`benches/permits_bench_open.toml`, `benches/permits_bench_lean.toml`) resolve
+/// and run on the shipped sample: each conserves its rows, and its table's grand total counts
+/// every valid row. The lean job, whose schema checks less, rejects no more rows than the full
+/// one, and rejects only what a DuckDB script would (types, birth year, code lists).
+#[test]
+fn bench_jobs_run_on_the_sample_and_count_every_valid_row() {
+    let mut valid = Vec::new();
+    for job in ["permits_bench_open", "permits_bench_lean"] {
+        let run = tempfile::tempdir().unwrap();
+        let out = run.path().join(job);
+        marsad()
+            .args(["-q", "run"])
+            .arg(repo(&format!("benches/{job}.toml")))
+            .arg("--output")
+            .arg(&out)
+            .assert()
+            .success();
+        let m = manifest(&out);
+        let s = &m["sources"][0];
+        assert_eq!(s["conserved"], true, "{job}");
+        assert_eq!(s["rows_in"], 3000, "{job}");
+        let table = parquet(&out.join(PERMITS_TABLE));
+        let everyone = [
+            ("sex", "_T"),
+            ("nationality", "_T"),
+            ("region_code", "_T"),
+            ("groupe_age", "_T"),
+        ];
+        let rows_valid = s["rows_valid"].as_f64().unwrap();
+        assert_eq!(cell(&table, &everyone, "titres"), rows_valid, "{job}");
+        valid.push(rows_valid);
+        if job == "permits_bench_lean" {
+            for failure in s["failures"].as_array().unwrap() {
+                let rule = failure["rule"].as_str().unwrap();
+                assert!(
+                    !["unique", "primaryKey", "pattern", "enum"].contains(&rule),
+                    "the lean job checks {rule}"
+                );
+            }
+        }
+    }
+    assert!(
+        valid[1] >= valid[0],
+        "lean {} < full {}",
+        valid[1],
+        valid[0]
+    );
+}
