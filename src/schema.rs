@@ -73,6 +73,21 @@ pub struct Field {
     pub bounds: Bounds,
 }
 
+/// ISO 8601, the pattern of a date field without a `format` (or `default`).
+pub const ISO_DATE: &str = "%Y-%m-%d";
+
+impl Field {
+    /// The strftime pattern a date field's values are read with: ISO 8601 by default, the
+    /// field's own `format` otherwise, none for `any` (the reader infers it).
+    pub fn date_pattern(&self) -> Option<&str> {
+        match self.format.as_deref() {
+            None | Some("default") => Some(ISO_DATE),
+            Some("any") => None,
+            Some(pattern) => Some(pattern),
+        }
+    }
+}
+
 /// A field's typed `minimum` and `maximum`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Bounds {
@@ -325,11 +340,8 @@ pub fn bound_value(field: &Field, value: &Value) -> std::result::Result<Bound, S
                 .as_str()
                 .ok_or("a date bound must be a string YYYY-MM-DD")?;
             // ISO 8601, or the field's own format, as frictionless-py reads a bound
-            let own = field
-                .format
-                .as_deref()
-                .filter(|f| !matches!(*f, "default" | "any"));
-            let date = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+            let own = field.date_pattern().filter(|f| *f != ISO_DATE);
+            let date = chrono::NaiveDate::parse_from_str(s.trim(), ISO_DATE)
                 .or_else(|e| own.map_or(Err(e), |f| chrono::NaiveDate::parse_from_str(s.trim(), f)))
                 .map_err(|_| match own {
                     Some(f) => format!("`{s}` is not a date YYYY-MM-DD or {f}"),

@@ -447,11 +447,7 @@ fn type_field(field: &Field, value: Expr, decimal_comma: bool) -> (Expr, String)
             )
         }
         FieldType::Date => {
-            let format = match field.format.as_deref() {
-                None | Some("default") => Some("%Y-%m-%d"),
-                Some("any") => None,
-                Some(pattern) => Some(pattern),
-            };
+            let format = field.date_pattern();
             let message = match format {
                 Some(f) => format!("not a date in the format `{f}`"),
                 None => "not a date".into(),

@@ -115,10 +115,6 @@ pub(super) struct Reading<'a> {
 }
 
 impl<'a> Reading<'a> {
-    fn window_for(&self, len: u64) -> usize {
-        window_for(len, self.window, self.at_once)
-    }
-
     pub(super) fn new(source: &'a SourcePlan, fields: &'a [String]) -> Reading<'a> {
         let chunk = chunk_bytes();
         Reading {
@@ -198,7 +194,11 @@ pub(super) fn read_file<T: Send>(
     let (bytes, sha256, lines, labels) = std::thread::scope(|scope| -> Result<Ahead> {
         let (send, receive) = std::sync::mpsc::sync_channel::<Result<RawWindow>>(1);
         let len = std::fs::metadata(path).map_or(u64::MAX, |m| m.len());
-        let (window, chunk, source) = (reading.window_for(len), reading.chunk, reading.source);
+        let (window, chunk, source) = (
+            window_for(len, reading.window, reading.at_once),
+            reading.chunk,
+            reading.source,
+        );
         let reader = scope.spawn(move || {
             read_ahead(
                 path,
