@@ -28,13 +28,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.path.expanduser("~/.cache/marsad")
 
 
-def venv_python():
+def venv_python(*packages):
+    """The venv's python, with `packages` (pinned; DuckDB by default) installed from PyPI."""
     venv = os.environ.get("MARSAD_VENV", os.path.join(CACHE, "venv"))
     python = os.path.join(venv, "bin", "python")
     if not os.path.exists(python):
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "duckdb==2.0.0"], check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    *(packages or ["duckdb==2.0.0"])], check=True)
     return python
+
+
+def spread(runs):
+    """Each run's wall time, as the README shows them."""
+    return ", ".join(f"{r[0]:.2f}" for r in runs)
+
+
+def write_duckdb_job(path, threads=0):
+    """Write the DuckDB runner to `path`, limited to `threads` (0: all cores)."""
+    job = DUCKDB_JOB
+    if threads:
+        job = job.replace("con = duckdb.connect()", f"con = duckdb.connect(config={{'threads': {threads}}})")
+    with open(path, "w") as f:
+        f.write(job)
 
 
 def timed(cmd, env):
@@ -104,11 +120,7 @@ def main():
     out = tempfile.mkdtemp(prefix="marsad-bench-")
     duck_parquet = os.path.join(out, "duckdb.parquet")
     job = os.path.join(out, "duckdb_job.py")
-    with open(job, "w") as f:
-        if args.threads:
-            f.write(DUCKDB_JOB.replace("con = duckdb.connect()", f"con = duckdb.connect(config={{'threads': {args.threads}}})"))
-        else:
-            f.write(DUCKDB_JOB)
+    write_duckdb_job(job, args.threads)
 
     # --force: every run publishes a new release, as the first does (same inputs are otherwise
     # "up to date" and skip publishing)
@@ -148,7 +160,6 @@ print(n, diff, small, leaks)
     m_wall = statistics.median(r[0] for r in m_runs)
     d_wall = statistics.median(r[0] for r in d_runs)
     print(f"\nrows {args.rows:,} ({size / 1e6:.0f} MB), threads {args.threads or os.cpu_count()}, runs {args.runs}")
-    spread = lambda runs: ", ".join(f"{r[0]:.2f}" for r in runs)
     print(f"marsad: median {m_wall:.2f} s ({spread(m_runs)}), peak RSS {max(r[1] for r in m_runs):.0f} MiB")
     print(f"duckdb: median {d_wall:.2f} s ({spread(d_runs)}), peak RSS {max(r[1] for r in d_runs):.0f} MiB")
     print(f"ratio marsad/duckdb: {m_wall / d_wall:.2f}")

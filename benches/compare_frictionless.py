@@ -21,17 +21,15 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CACHE = os.path.expanduser("~/.cache/marsad")
 FRICTIONLESS = "frictionless==5.21.0"
 SCHEMA = os.path.join(ROOT, "schemas", "titres_sejour.json")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_duckdb import build_marsad, register, timed  # noqa: E402
+from compare_duckdb import build_marsad, register, spread, timed, venv_python  # noqa: E402
 
 # frictionless-py's side, run in the venv: every error (no limit), one JSON object per line.
 FRICTIONLESS_JOB = r'''
@@ -68,16 +66,6 @@ TYPES = {"type-error": "type", "missing-cell": "missing-cell", "extra-cell": "ex
 ROW_LEVEL = {"missing-cell", "extra-cell", "blank-row"}
 
 
-def venv_python():
-    venv = os.environ.get("MARSAD_VENV", os.path.join(CACHE, "venv"))
-    python = os.path.join(venv, "bin", "python")
-    if not os.path.exists(python):
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", FRICTIONLESS],
-                   check=True)
-    return python
-
-
 def frictionless_errors(path):
     found = set()
     with open(path) as f:
@@ -111,7 +99,7 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
 
-    python = venv_python()
+    python = venv_python(FRICTIONLESS)
     marsad = build_marsad()
     work = tempfile.mkdtemp(prefix="marsad-frictionless-")
     job = os.path.join(work, "frictionless_job.py")
@@ -135,7 +123,6 @@ def main():
         theirs, ours = frictionless_errors(f_out), marsad_errors(m_out)
         m_wall = statistics.median(r[0] for r in m_runs)
         f_wall = statistics.median(r[0] for r in f_runs)
-        spread = lambda runs: ", ".join(f"{r[0]:.2f}" for r in runs)
         print(f"\nrows {rows:,} ({os.path.getsize(data) / 1e6:.0f} MB), runs {args.runs}")
         print(f"marsad: median {m_wall:.2f} s ({spread(m_runs)}), peak RSS {max(r[1] for r in m_runs):.0f} MiB")
         print(f"frictionless-py: median {f_wall:.2f} s ({spread(f_runs)}), "

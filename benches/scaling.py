@@ -24,7 +24,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_duckdb import DUCKDB_JOB, ROOT, build_marsad, register, timed, venv_python  # noqa: E402
+from compare_duckdb import ROOT, build_marsad, register, spread, timed, venv_python, write_duckdb_job  # noqa: E402
 
 
 def disk_used(path):
@@ -70,7 +70,6 @@ def main():
 
     marsad = build_marsad()
     python = venv_python() if args.duckdb else None
-    spread = lambda runs: ", ".join(f"{r[0]:.2f}" for r in runs)
     print(f"pipeline {os.path.relpath(args.pipeline, ROOT)}, {args.runs} runs each, cores {os.cpu_count()}")
     for rows in args.rows:
         data = register(rows, args.seed)
@@ -86,9 +85,7 @@ def main():
                 m_runs.append(timed_with_disk(cmd, env, out))
                 if args.duckdb:
                     job = os.path.join(out, "duckdb_job.py")
-                    with open(job, "w") as f:
-                        f.write(DUCKDB_JOB.replace("con = duckdb.connect()",
-                                                   f"con = duckdb.connect(config={{'threads': {threads}}})"))
+                    write_duckdb_job(job, threads)
                     d_runs.append(timed(pin + [python, job, args.sql, data, ROOT,
                                                os.path.join(out, "duckdb.parquet")], env))
                 subprocess.run(["rm", "-rf", out], check=True)
